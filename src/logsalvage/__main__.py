@@ -1,0 +1,3 @@
+from logsalvage.cli import main
+
+raise SystemExit(main())

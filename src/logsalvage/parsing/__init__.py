@@ -1,0 +1,1 @@
+"""Turning bytes into records: format definitions, the line engine, timestamps and years."""

@@ -1,0 +1,563 @@
+"""The line engine: lines in, records and issues out, driven by a ``FormatSpec``.
+
+A record is a plain dict: canonical fields (``model.CANONICAL_FIELDS``), anything else a format
+captured (stored as JSON ``extra``), and reserved keys starting with ``_`` (timestamp parts and
+provenance). Assemblers decide how lines make records: one line each, syslog with PostgreSQL's
+``[seq-chunk]`` joining and indented continuations, PostgreSQL stderr with its tab-indented
+continuation and DETAIL/STATEMENT parts, csvlog's multi-line quoted fields, and Apache's error
+log with the headerless output of programs the server ran.
+
+Nothing here raises on bad input: a line that cannot be used becomes an issue with its reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol
+
+from logsalvage.model import CANONICAL_FIELDS, FLOAT_FIELDS, INT_FIELDS
+from logsalvage.parsing.apache_logformat import compile_logformat, split_request
+from logsalvage.parsing.formats import FormatSpec, LinePattern, Refinement
+from logsalvage.parsing.lines import Line
+from logsalvage.parsing.pg_prefix import compile_line, split_remote
+from logsalvage.parsing.timestamps import Stamp, parse_iso
+
+# groups consumed by the engine itself, never copied to ``extra``
+_CONSUMED = frozenset({"ts", "time", "request", "message", "pg_rest", "pg_message", "pg_remote",
+                       "pg_remote_host", "pg_time", "pri_text"})
+_NULLS = frozenset({"-", ""})
+PG_SECONDARY = frozenset({"DETAIL", "HINT", "STATEMENT", "CONTEXT", "LOCATION", "QUERY"})
+PG_PART_FIELDS = {"DETAIL": "pg_detail", "HINT": "pg_hint", "STATEMENT": "statement",
+                  "CONTEXT": "pg_context", "QUERY": "pg_query", "LOCATION": "pg_location"}
+PG_SYSLOG_LIMIT = 900  # PostgreSQL splits syslog lines longer than this (src/backend/utils/error/elog.c)
+MAX_PENDING = 4096
+EXCERPT = 200
+_CHUNK = re.compile(r"\[(\d+)-(\d+)\] ?(.*)", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+class Sink(Protocol):
+    def event(self, rec: dict) -> None: ...
+
+    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str) -> None: ...
+
+
+@dataclass
+class ParseContext:
+    """What the evidence says about how its logs were written."""
+
+    pg_log_line_prefix: str | None = None
+    apache_logformats: tuple[str, ...] = ()
+
+
+def decode(data: bytes) -> tuple[str, bool]:
+    """Text of a line and whether it was valid UTF-8 (invalid bytes kept as \\xNN escapes)."""
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "backslashreplace"), False
+
+
+def excerpt(text: str) -> str:
+    return text[:EXCERPT]
+
+
+def looks_binary(data: bytes) -> bool:
+    if b"\x00" in data:
+        return True
+    sample = data[:512].decode("latin-1")
+    return len(_CONTROL.findall(sample)) > max(2, len(sample) // 20)
+
+
+_OUTCOMES = {"OK": "success", "FAIL": "failure", "FAILED": "failure"}
+
+
+def _convert(name: str, value: str | None):
+    if value is None:
+        return None
+    if name == "outcome":
+        return _OUTCOMES.get(value, value)
+    if name in INT_FIELDS:
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    if name in FLOAT_FIELDS:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return value
+
+
+class LineParser:
+    """Applies a format's patterns and refinements to one line of text."""
+
+    def __init__(self, spec: FormatSpec, ctx: ParseContext | None = None):
+        self.spec = spec
+        self.ctx = ctx or ParseContext()
+        extra = tuple(LinePattern(f"logformat{i + 1}", re.compile(compile_logformat(f)), spec.event_type)
+                      for i, f in enumerate(self.ctx.apache_logformats)) if spec.id == "apache-access" else ()
+        self.patterns = extra + spec.patterns
+        self.pg_line = compile_line(self.ctx.pg_log_line_prefix)
+        self.pg_generic = compile_line(None)
+
+    # -- single line -------------------------------------------------------------------------
+    def parse(self, text: str) -> dict | None:
+        for pat in self.patterns:
+            m = pat.regex.match(text)
+            if m is None:
+                continue
+            rec = self._fields(m.groupdict())
+            stamp = None
+            ts_field = self.spec.timestamp_field
+            if ts_field:
+                raw_ts = m.group(ts_field) if ts_field in m.re.groupindex else None
+                if raw_ts is None:
+                    continue
+                raw_ts = raw_ts.strip("[]")
+                stamp = self.spec.parse_timestamp(raw_ts)
+                if stamp is None:
+                    continue  # a header-shaped line with an impossible date: try the next pattern
+                rec["ts_raw"] = raw_ts
+            rec["_stamp"] = stamp
+            rec["event_type"] = pat.event_type or self.spec.event_type
+            for k, v in pat.set.items():
+                rec[k] = v
+            rec["_pattern"] = pat.id
+            self._refine(rec)
+            return rec
+        return None
+
+    def _fields(self, groups: dict[str, str | None]) -> dict:
+        rec: dict = {}
+        for name, value in groups.items():
+            if value is None:
+                continue
+            if name in _CONSUMED:
+                rec["_" + name] = value
+                continue
+            if value in _NULLS and name != "message":
+                continue
+            rec[name] = _convert(name, value) if name in CANONICAL_FIELDS else value
+        if "_request" in rec:
+            for k, v in split_request(rec["_request"]).items():
+                if v is not None and k not in rec:
+                    rec[k] = v
+        rec["message"] = rec.pop("_message", None) if "_message" in rec else None
+        return rec
+
+    def _refine(self, rec: dict) -> None:
+        for ref in self.spec.refinements:
+            value = rec.get(ref.when_field)
+            if value is None or not ref.when.search(str(value)):
+                continue
+            if ref.special == "pg-syslog":
+                self._pg_chunk(rec, ref)
+                return
+            self.apply_patterns(rec, ref.patterns, rec.get(ref.target), ref.event_type)
+            return
+        if self.spec.message_patterns and self.spec.assembler not in ("pg-stderr", "csvlog"):
+            self.apply_patterns(rec, self.spec.message_patterns, rec.get("message"), None)
+
+    @staticmethod
+    def apply_patterns(rec: dict, patterns: Iterable[LinePattern], text: str | None, default_type: str | None) -> None:
+        if text is not None:
+            for pat in patterns:
+                m = pat.regex.search(text)
+                if m is None:
+                    continue
+                for name, value in m.groupdict().items():
+                    if value is None or value in _NULLS or name in rec and rec[name] is not None:
+                        continue
+                    rec[name] = _convert(name, value) if name in CANONICAL_FIELDS else value
+                for k, v in pat.set.items():
+                    rec[k] = v
+                if pat.event_type:
+                    rec["event_type"] = pat.event_type
+                return
+        if default_type:
+            rec["event_type"] = default_type
+
+    # -- PostgreSQL ----------------------------------------------------------------------------
+    def _pg_chunk(self, rec: dict, ref: Refinement) -> None:
+        rec["event_type"] = ref.event_type
+        rec["_pg"] = ref
+        m = _CHUNK.match(rec.get("message") or "")
+        if m:
+            rec["pg_seq"], rec["pg_chunk"], rec["_pg_rest"] = int(m[1]), int(m[2]), m[3]
+        else:  # syslog_sequence_numbers = off
+            rec["_pg_rest"] = rec.get("message") or ""
+
+    def finish_pg(self, rec: dict, text: str, patterns: Iterable[LinePattern]) -> None:
+        """Fields of a whole PostgreSQL message (all its chunks or continuation lines joined)."""
+        first, *rest = text.split("\n")
+        m = self.pg_line.match(first) or self.pg_generic.match(first)
+        if m is None:
+            rec.setdefault("event_type", "postgresql.unparsed")
+            return
+        g = m.groupdict()
+        for name, value in g.items():
+            if value is None or name in _CONSUMED or value in _NULLS:
+                continue
+            if name not in rec or rec[name] is None:
+                rec[name] = _convert(name, value) if name in CANONICAL_FIELDS else value
+        host, port = split_remote(g.get("pg_remote") or g.get("pg_remote_host"))
+        if host and "source_ip" not in rec:
+            rec["source_ip"] = host
+            if port is not None:
+                rec["source_port"] = port
+        if g.get("pg_time") and "_pg_stamp" not in rec:
+            rec["_pg_stamp"] = parse_iso(g["pg_time"])
+        primary = [g["pg_message"]]
+        part_field = None
+        for line in rest:
+            pm = self.pg_line.match(line) or self.pg_generic.match(line)
+            if pm and pm.group("pg_level") in PG_SECONDARY:
+                part_field = PG_PART_FIELDS[pm.group("pg_level")]
+                rec[part_field] = pm.group("pg_message")
+            elif part_field:
+                rec[part_field] += "\n" + line
+            else:
+                primary.append(line)
+        message = "\n".join(primary)
+        rec["pg_message"] = message
+        level = g.get("pg_level")
+        rec["pg_level"] = level
+        rec["log_level"] = level
+        self.apply_patterns(rec, patterns, message, None)
+        rec["event_type"] = rec.get("event_type") or "postgresql"
+        if rec["event_type"] in ("postgresql", "postgresql.syslog") and level:
+            rec["event_type"] = f"postgresql.{level.lower()}"
+
+
+@dataclass
+class _Pending:
+    rec: dict
+    texts: list[str] = field(default_factory=list)
+
+
+class Assembler:
+    """Feeds lines through a ``LineParser`` and emits whole records and issues to a sink."""
+
+    def __init__(self, spec: FormatSpec, ctx: ParseContext, sink: Sink):
+        self.spec = spec
+        self.parser = LineParser(spec, ctx)
+        self.sink = sink
+        self.last: dict | None = None  # the last record still open for continuation lines
+        self.pg_open: dict[int, _Pending] = {}  # pid -> message being joined from [seq-chunk] lines
+        self.dated: dict | None = None  # the last record with a timestamp of its own
+        self.undated: list[dict] = []  # headerless lines waiting for a dated one
+        self.csv_lines: list[Line] = []
+        self.pg_patterns = self._pg_patterns()
+
+    def _pg_patterns(self) -> tuple[LinePattern, ...]:
+        for ref in self.spec.refinements:
+            if ref.special == "pg-syslog":
+                return ref.patterns
+        return self.spec.message_patterns
+
+    # -- entry points ---------------------------------------------------------------------------
+    def feed(self, line: Line) -> None:
+        if line.too_long:
+            self._flush_last()
+            self.sink.issue(line.offset, line.length, line.line_no,
+                            f"line longer than the {len(line.data) or 'maximum'} byte limit", "")
+            return
+        data = line.data[:-1] if line.data.endswith(b"\r") else line.data
+        text, valid = decode(data)
+        if self.spec.assembler == "csvlog":
+            self._csv_feed(line)
+            return
+        if not text.strip():
+            self.sink.issue(line.offset, line.length, line.line_no, "empty line", "")
+            return
+        rec = self.parser.parse(text) if "\x00" not in text else None
+        if rec is not None:
+            self._provenance(rec, line, text, valid)
+            self._record(rec, line, text)
+        else:
+            self._unmatched(line, data, text, valid)
+
+    def close(self) -> None:
+        if self.spec.assembler == "csvlog":
+            self._csv_flush(final=True)
+        self._flush_last()
+        for pid in list(self.pg_open):
+            self._emit_pg(self.pg_open.pop(pid))
+        if self.undated:
+            for rec in self.undated:  # no dated line at all: keep them, timeless
+                self.sink.event(rec)
+            self.undated = []
+
+    # -- records --------------------------------------------------------------------------------
+    @staticmethod
+    def _provenance(rec: dict, line: Line, text: str, valid: bool) -> None:
+        rec["_offset"] = line.offset
+        rec["_length"] = line.length
+        rec["_line_no"] = line.line_no
+        rec["_line_count"] = 1
+        rec["_spans"] = None
+        rec["raw"] = text
+        if not valid:
+            rec["encoding"] = "invalid-utf8 (backslash-escaped)"
+        if line.no_newline:
+            rec["line_end"] = "missing"
+
+    def _record(self, rec: dict, line: Line, text: str) -> None:
+        if "_pg" in rec and self.spec.assembler == "syslog":
+            self._flush_last()
+            self._pg_line(rec, line)
+            return
+        if self.spec.assembler == "pg-stderr":
+            self._pg_stderr(rec)
+            return
+        self._flush_last()
+        self.last = rec
+        if rec.get("_stamp") is not None:
+            self._dated(rec)
+
+    def _flush_last(self) -> None:
+        rec, self.last = self.last, None
+        if rec is None:
+            return
+        if self.spec.assembler == "pg-stderr":
+            text = rec.pop("_pg_text", None)
+            if text is not None:
+                self.parser.finish_pg(rec, text, self.spec.message_patterns)
+        self.sink.event(rec)
+
+    @staticmethod
+    def _extend(rec: dict, offset: int, length: int) -> None:
+        """Make a further byte range part of a record: one range while contiguous, spans once not."""
+        spans = rec["_spans"]
+        if spans is None and rec["_offset"] + rec["_length"] == offset:
+            rec["_length"] += length
+        else:
+            if spans is None:
+                spans = rec["_spans"] = [(rec["_offset"], rec["_length"])]
+            spans.append((offset, length))
+        rec["_line_count"] += 1
+
+    @staticmethod
+    def _end(rec: dict) -> int:
+        spans = rec["_spans"]
+        return spans[-1][0] + spans[-1][1] if spans else rec["_offset"] + rec["_length"]
+
+    def _continue(self, rec: dict, line: Line, text: str) -> None:
+        """Append a continuation line to an open record."""
+        rec["raw"] += "\n" + text
+        self._extend(rec, line.offset, line.length)
+        if "_pg_text" in rec:
+            rec["_pg_text"] += "\n" + text
+        elif rec.get("message") is not None:
+            rec["message"] += "\n" + text
+
+    def _unmatched(self, line: Line, data: bytes, text: str, valid: bool) -> None:
+        asm = self.spec.assembler
+        if looks_binary(data):
+            self._flush_last()
+            self.sink.issue(line.offset, line.length, line.line_no, "binary data", excerpt(text))
+            return
+        if asm in ("syslog", "pg-stderr") and self.last is not None and text[:1] in (" ", "\t") \
+                and self._end(self.last) == line.offset:
+            self._continue(self.last, line, text)
+            return
+        if asm == "apache-error" or self.spec.unframed:
+            if self._unframed(line, text, valid):
+                return
+        self._flush_last()
+        reason = "no pattern of format %s matched" % self.spec.id
+        if not valid:
+            reason += " (invalid UTF-8)"
+        self.sink.issue(line.offset, line.length, line.line_no, reason, excerpt(text))
+
+    # -- headerless program output (Apache error_log) -------------------------------------------
+    def _unframed(self, line: Line, text: str, valid: bool) -> bool:
+        for rule in self.spec.unframed:
+            m = rule.regex.search(text)
+            if m is None:
+                continue
+            rec = {k: (_convert(k, v) if k in CANONICAL_FIELDS else v)
+                   for k, v in m.groupdict().items() if v is not None and k != "ts"}
+            rec["event_type"] = rule.event_type
+            rec["message"] = text
+            self._provenance(rec, line, text, valid)
+            own = parse_iso(m.group("ts")) if rule.own_timestamp and "ts" in m.re.groupindex and m.group("ts") else None
+            self._flush_last()
+            if own is not None:
+                rec["_stamp"] = own
+                rec["ts_raw"] = m.group("ts")
+                self._dated(rec)
+                self.sink.event(rec)
+            elif self.dated is not None:
+                self._borrow_time(rec, self.dated)
+                self.sink.event(rec)
+            else:
+                self.undated.append(rec)
+            return True
+        return False
+
+    def _dated(self, rec: dict) -> None:
+        self.dated = rec
+        if self.undated:
+            for waiting in self.undated:
+                self._borrow_time(waiting, rec)
+                self.sink.event(waiting)
+            self.undated = []
+
+    @staticmethod
+    def _borrow_time(rec: dict, dated: dict) -> None:
+        rec["_stamp"] = dated["_stamp"]
+        rec["ts_raw"] = dated.get("ts_raw")
+        rec["_ts_note"] = f"no timestamp of its own: time of the dated line {dated['_line_no']} (offset {dated['_offset']})"
+
+    # -- PostgreSQL through syslog ------------------------------------------------------------
+    def _pg_line(self, rec: dict, line: Line) -> None:
+        pid = rec.get("process_pid") or -1
+        chunk = rec.get("pg_chunk")
+        rest = rec.pop("_pg_rest", "")
+        open_ = self.pg_open.get(pid)
+        if chunk is None or chunk == 1:
+            if open_ is not None:
+                self._emit_pg(self.pg_open.pop(pid))
+            pending = _Pending(rec, [rest])
+            if chunk is None:
+                self._emit_pg(pending)
+                return
+            self.pg_open[pid] = pending
+            if len(self.pg_open) > MAX_PENDING:
+                oldest = next(iter(self.pg_open))
+                self._emit_pg(self.pg_open.pop(oldest))
+            return
+        if open_ is not None and open_.rec.get("pg_seq") == rec.get("pg_seq"):
+            head = open_.rec
+            self._extend(head, line.offset, line.length)
+            head["raw"] += "\n" + rec["raw"]
+            open_.texts.append(rest)
+            return
+        self.sink.issue(line.offset, line.length, line.line_no,
+                        f"PostgreSQL continuation chunk [{rec.get('pg_seq')}-{chunk}] without its first chunk",
+                        excerpt(rec["raw"]))
+
+    def _emit_pg(self, pending: _Pending) -> None:
+        rec = pending.rec
+        text = pending.texts[0]
+        for prev, nxt in zip(pending.texts, pending.texts[1:]):
+            # a chunk cut at PostgreSQL's length limit continues the same line; otherwise a newline
+            text += nxt if len(prev.encode()) >= PG_SYSLOG_LIMIT - 10 else "\n" + nxt
+        rec.pop("_pg", None)
+        rec["message"] = text
+        self.parser.finish_pg(rec, text, self.pg_patterns)
+        self.sink.event(rec)
+
+    # -- PostgreSQL stderr ----------------------------------------------------------------------
+    def _pg_stderr(self, rec: dict) -> None:
+        """A prefixed line: a new message, or a DETAIL/STATEMENT part of the one before."""
+        level_m = self.parser.pg_line.match(rec["raw"]) or self.parser.pg_generic.match(rec["raw"])
+        level = level_m.group("pg_level") if level_m else None
+        prev = self.last  # still open: it may get DETAIL/STATEMENT parts
+        if level in PG_SECONDARY and prev is not None and prev.get("process_pid") == rec.get("process_pid"):
+            prev["_pg_text"] += "\n" + rec["raw"]
+            prev["raw"] += "\n" + rec["raw"]
+            self._extend(prev, rec["_offset"], rec["_length"])
+            self.last = prev
+            return
+        self._flush_last()
+        rec["_pg_text"] = rec["raw"]
+        self.last = rec
+        if rec.get("_stamp") is not None:
+            self._dated(rec)
+
+    # -- csvlog ----------------------------------------------------------------------------------
+    def _csv_feed(self, line: Line) -> None:
+        self.csv_lines.append(line)
+        joined = b"\n".join(ln.data for ln in self.csv_lines)
+        if joined.count(b'"') % 2 == 0:
+            self._csv_flush(final=False)
+        elif sum(ln.length for ln in self.csv_lines) > (1 << 20):
+            self._csv_flush(final=True)
+
+    def _csv_flush(self, final: bool) -> None:
+        lines, self.csv_lines = self.csv_lines, []
+        if not lines:
+            return
+        first = lines[0]
+        length = sum(ln.length for ln in lines)
+        data = b"\n".join(ln.data for ln in lines)
+        text, valid = decode(data)
+        if final and data.count(b'"') % 2:
+            self.sink.issue(first.offset, length, first.line_no, "csvlog record with an unterminated quote",
+                            excerpt(text))
+            return
+        if not text.strip():
+            self.sink.issue(first.offset, length, first.line_no, "empty line", "")
+            return
+        try:
+            row = next(csv.reader(io.StringIO(text)))
+        except (csv.Error, StopIteration) as exc:
+            self.sink.issue(first.offset, length, first.line_no, f"csvlog record not valid CSV: {exc}", excerpt(text))
+            return
+        rec = self._csv_record(row)
+        if rec is None:
+            self.sink.issue(first.offset, length, first.line_no, "csvlog record without a valid log_time",
+                            excerpt(text))
+            return
+        rec.update(_offset=first.offset, _length=length, _line_no=first.line_no, _line_count=len(lines),
+                   _spans=None, raw=text)
+        if not valid:
+            rec["encoding"] = "invalid-utf8 (backslash-escaped)"
+        self.sink.event(rec)
+
+    CSV_COLUMNS = ("log_time", "db_user", "db_name", "process_pid", "connection_from", "db_session",
+                   "pg_session_line", "pg_command_tag", "pg_session_start", "pg_vxid", "pg_xid", "pg_level",
+                   "sql_state", "pg_message", "pg_detail", "pg_hint", "pg_internal_query", "pg_internal_query_pos",
+                   "pg_context", "statement", "pg_query_pos", "pg_location", "db_application",
+                   "pg_backend_type", "pg_leader_pid", "pg_query_id")
+
+    def _csv_record(self, row: list[str]) -> dict | None:
+        if len(row) < 14:
+            return None
+        stamp = parse_iso(row[0])
+        if stamp is None:
+            return None
+        rec: dict = {"_stamp": stamp, "ts_raw": row[0]}
+        for name, value in zip(self.CSV_COLUMNS[1:], row[1:]):
+            if value in ("",):
+                continue
+            rec[name] = _convert(name, value) if name in CANONICAL_FIELDS else value
+        host, port = split_remote(rec.pop("connection_from", None))
+        if host:
+            rec["source_ip"], rec["source_port"] = host, port
+        rec["log_level"] = rec.get("pg_level")
+        rec["message"] = rec.get("pg_message")
+        self.parser.apply_patterns(rec, self.spec.message_patterns, rec.get("pg_message"), None)
+        rec.setdefault("event_type", f"postgresql.{(rec.get('pg_level') or 'log').lower()}")
+        if rec["event_type"] is None:
+            rec["event_type"] = f"postgresql.{(rec.get('pg_level') or 'log').lower()}"
+        return rec
+
+
+def parse_text(spec: FormatSpec, text: str, ctx: ParseContext | None = None) -> tuple[list[dict], list[tuple]]:
+    """Parse a whole text (tests, samples): returns (records, issues)."""
+    from logsalvage.parsing.lines import iter_lines
+
+    events: list[dict] = []
+    issues: list[tuple] = []
+
+    class _Collect:
+        def event(self, rec: dict) -> None:
+            events.append(rec)
+
+        def issue(self, offset, length, line_no, reason, excerpt_):
+            issues.append((offset, length, line_no, reason, excerpt_))
+
+    asm = Assembler(spec, ctx or ParseContext(), _Collect())
+    for line in iter_lines(io.BytesIO(text.encode("utf-8"))):
+        asm.feed(line)
+    asm.close()
+    events.sort(key=lambda r: r["_offset"])
+    return events, issues
