@@ -37,6 +37,8 @@ CANONICAL_FIELDS: dict[str, str] = {
     "pg_seq": "BIGINT",
     "pg_chunk": "INTEGER",
     "pg_level": "VARCHAR",
+    "pg_message": "VARCHAR",
+    "relation": "VARCHAR",
     "sql_state": "VARCHAR",
     "duration_ms": "DOUBLE",
     "statement": "VARCHAR",

@@ -1,0 +1,188 @@
+"""Command line: argument parsing, progress on stderr, exit codes. No logic of its own.
+
+Exit codes: 0 success; 1 failure; 2 usage or configuration error (one line on stderr).
+With ``--json`` only JSON goes to stdout; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from logsalvage import __version__
+from logsalvage.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LogsalvageError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _progress_bar(label: str):
+    """A rich progress display on stderr; a no-op callback when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        def quiet(name: str, done: int) -> None:
+            return None
+        return None, quiet
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    progress = Progress(TextColumn(label), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                        TransferSpeedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+                        console=Console(stderr=True), transient=True)
+    task = progress.add_task("", total=None)
+
+    def update(name: str, done: int, total: int | None = None) -> None:
+        if total is not None:
+            progress.update(task, total=total)
+        progress.update(task, completed=done, description=name[-60:])
+
+    return progress, update
+
+
+def cmd_demo(args) -> int:
+    from logsalvage.demo import generate
+
+    out = Path(args.dir)
+    truth = generate(out, days=args.days, image_mb=args.image_mb, seed=args.seed, full=args.full,
+                     progress=lambda msg: print(msg, file=sys.stderr))
+    info = {"evidence": str(out / "evidence"), "truth": str(out / "truth.json"),
+            "files": len(truth.get("files", {})), "scale": truth.get("scale")}
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"demo evidence written to {info['evidence']} ({info['files']} files, truth in {info['truth']})")
+    return EXIT_OK
+
+
+def cmd_ingest(args) -> int:
+    from logsalvage.config import load_config
+    from logsalvage.ingest import ingest
+
+    config = load_config(Path(args.config) if args.config else None)
+    progress, update = _progress_bar("ingest")
+    if progress is not None:
+        progress.start()
+    try:
+        result = ingest([Path(p) for p in args.paths], Path(args.case), host=args.host, kind=args.kind,
+                        format_id=args.format, config=config, progress=update)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(f"{result.sources_new} source(s) ingested, {result.sources_known} already in the case; "
+              f"{result.events} events, {result.issues} issues -> {Path(args.case) / 'case.duckdb'}")
+    return EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    from logsalvage.store import CaseStore
+    from logsalvage.summary import case_summary, render_text
+
+    with CaseStore(Path(args.case), read_only=True) as store:
+        summary = case_summary(store)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(render_text(summary))
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from logsalvage.export import export
+    from logsalvage.store import CaseStore
+
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():
+        raise UsageError(f"output directory does not exist: {out.parent}")
+    with CaseStore(Path(args.case), read_only=True) as store:
+        n = export(store, args.format, out)
+    print(f"{n} events written to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_formats(args) -> int:
+    from logsalvage.parsing.formats import log_formats
+
+    rows = [{"id": s.id, "title": s.title, "assembler": s.assembler, "samples": len(s.samples)}
+            for s in sorted(log_formats(), key=lambda s: s.id)]
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['id']:<20} {r['title']}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from logsalvage.export import FORMATS
+
+    p = _Parser(prog="logsalvage", description="Read, salvage, merge and assess the logs of a compromised "
+                                               "web and database server.")
+    p.add_argument("--version", action="version", version=f"logsalvage {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("demo", help="write the synthetic evidence set of the incident, with truth.json")
+    d.add_argument("dir")
+    d.add_argument("--days", type=int, default=None, help="days of database log to synthesise")
+    d.add_argument("--image-mb", type=int, default=None, help="size of the raw log-partition image")
+    d.add_argument("--seed", type=int, default=2017)
+    d.add_argument("--full", action="store_true", help="the incident's scale (~2.4 M DB records, GiB image)")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    i = sub.add_parser("ingest", help="read evidence files, archives and configs into a case")
+    i.add_argument("paths", nargs="+", metavar="PATH")
+    i.add_argument("--case", required=True, metavar="DIR")
+    i.add_argument("--host", help="host the evidence belongs to (default: from the directory layout)")
+    i.add_argument("--kind", choices=("live", "backup", "salvage"), help="default: from the layout")
+    i.add_argument("--format", metavar="ID", help="force a format (see 'logsalvage formats')")
+    i.add_argument("--config", metavar="case.yaml")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("summary", help="sources, events per host and format, issues by reason, time span")
+    s.add_argument("--case", required=True, metavar="DIR")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_summary)
+
+    e = sub.add_parser("export", help="timeline export for Timesketch or a spreadsheet")
+    e.add_argument("--case", required=True, metavar="DIR")
+    e.add_argument("--format", required=True, choices=FORMATS)
+    e.add_argument("-o", "--output", required=True, metavar="FILE")
+    e.set_defaults(func=cmd_export)
+
+    f = sub.add_parser("formats", help="list the log formats this version reads")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_formats)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except LogsalvageError as exc:
+        print(f"logsalvage: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("logsalvage: interrupted; finished sources are kept, run the command again to resume",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"logsalvage: error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

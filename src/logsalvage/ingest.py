@@ -1,0 +1,329 @@
+"""Ingest: evidence paths in, a case database out.
+
+Order of work: discover and classify everything; read the configuration files found (time zone,
+``log_line_prefix``, ``LogFormat``) per host; then parse each log source into the case — dated
+formats first, so year-less syslog files can be anchored by the dated records of the same host.
+Each source is hashed before it is parsed; a source already in the case is recorded as another
+copy, not parsed twice. A source is committed whole or not at all, so an interrupted ingest is
+resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+from logsalvage.config import CaseConfig
+from logsalvage.errors import UsageError
+from logsalvage.model import CANONICAL_FIELDS
+from logsalvage.parsing.apache_logformat import read_httpd_conf
+from logsalvage.parsing.engine import Assembler, ParseContext
+from logsalvage.parsing.formats import log_formats, shipped_formats
+from logsalvage.parsing.pg_prefix import read_postgresql_conf
+from logsalvage.parsing.years import Anchor, RolloverTracker, fit_leap_days, ordinal, resolve_base_year
+from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha256_of, stream_lines
+from logsalvage.store import STAGE_SCHEMA, CaseStore, SourceRecord, YearDecision
+from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif
+
+BATCH = 50_000
+_STAGE_COLUMNS = [f.name for f in STAGE_SCHEMA]
+_CANON = frozenset(CANONICAL_FIELDS)
+_NOT_EXTRA = frozenset({"raw", "message", "event_type", "ts_raw"})
+YEARFUL_FIRST = {"apache-access": 0, "apache-error": 0, "vsftpd": 0, "xferlog": 0, "postgresql-stderr": 0,
+                 "postgresql-csvlog": 0}
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class HostSettings:
+    """What the evidence and the config say about one host."""
+
+    tz: str = "UTC"
+    tz_basis: str = "default: no time zone in the case config or the evidence"
+    pg_log_line_prefix: str | None = None
+    pg_prefix_basis: str | None = None
+    apache_logformats: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    sources_new: int = 0
+    sources_known: int = 0
+    events: int = 0
+    issues: int = 0
+    inputs: dict[str, int] = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"sources_new": self.sources_new, "sources_already_in_case": self.sources_known,
+                "events": self.events, "issues": self.issues, "inputs_by_role": self.inputs,
+                "sources": self.sources}
+
+
+class _StageSink:
+    """Receives records from the assembler and stages them in batches, deciding year epochs."""
+
+    def __init__(self, store: CaseStore, source_id: str, path: str):
+        self.store = store
+        self.source_id = source_id
+        self.path = path
+        self.rows: list[dict] = []
+        self.issue_rows: list[tuple] = []
+        self.tracker = RolloverTracker()
+        self.yearless = 0
+        self.feb29_epochs: set[int] = set()
+        self.events = 0
+        self.issues = 0
+
+    def event(self, rec: dict) -> None:
+        self.rows.append(rec)
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str) -> None:
+        self.issue_rows.append((self.source_id, self.path, offset, length, line_no, reason, excerpt))
+        self.issues += 1
+        if len(self.issue_rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if rows:
+            self.store.stage_rows(self._columns(rows))
+            self.events += len(rows)
+        issues, self.issue_rows = self.issue_rows, []
+        self.store.stage_issues(issues)
+
+    def _columns(self, rows: list[dict]) -> dict[str, list]:
+        n = len(rows)
+        cols: dict[str, list] = {name: [None] * n for name in _STAGE_COLUMNS}
+        tracker = self.tracker
+        for i, rec in enumerate(rows):
+            extra = {}
+            for key, value in rec.items():
+                if key in _CANON:
+                    cols[key][i] = value
+                elif key[0] != "_" and key not in _NOT_EXTRA:
+                    extra[key] = value
+            if extra:
+                cols["extra"][i] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
+            cols["offset"][i] = rec["_offset"]
+            cols["length"][i] = rec["_length"]
+            cols["line_no"][i] = rec["_line_no"]
+            cols["line_count"][i] = rec["_line_count"]
+            spans = rec["_spans"]
+            if spans:
+                cols["spans"][i] = ",".join(f"{o}+{n_}" for o, n_ in spans)
+            cols["event_type"][i] = rec.get("event_type")
+            cols["ts_raw"][i] = rec.get("ts_raw")
+            cols["ts_note"][i] = rec.get("_ts_note")
+            cols["raw"][i] = rec.get("raw")
+            cols["message"][i] = rec.get("message")
+            st = rec.get("_stamp")
+            if st is not None:
+                y, mo, d, sod, off = st
+                cols["y"][i], cols["mo"][i], cols["d"][i], cols["sod_us"][i], cols["utc_offset_s"][i] = y, mo, d, sod, off
+                if y is None:
+                    epoch = tracker.feed(mo, d)
+                    cols["year_epoch"][i] = epoch
+                    self.yearless += 1
+                    if mo == 2 and d == 29:
+                        self.feb29_epochs.add(epoch)
+        return cols
+
+
+def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) -> dict[str, HostSettings]:
+    settings: dict[str, HostSettings] = {}
+    for name, hc in config.hosts.items():
+        s = settings.setdefault(name, HostSettings())
+        if hc.timezone:
+            s.tz, s.tz_basis = hc.timezone, "case config"
+    for cand in cands:
+        if cand.role != "config":
+            continue
+        host = cand.host or "unknown"
+        s = settings.setdefault(host, HostSettings())
+        try:
+            data = read_small(cand)
+            sha = sha256_of(cand)
+        except (OSError, ReadProblem) as exc:
+            store.record_input(cand.display, None, None, cand.size, "config", host, f"unreadable: {exc}")
+            store.add_issue(None, cand.display, None, None, None, f"configuration file unreadable: {exc}")
+            continue
+        detail = cand.config_kind
+        if cand.config_kind == "postgresql.conf":
+            prefix = read_postgresql_conf(data.decode("utf-8", "replace")).get("log_line_prefix")
+            if prefix is not None and s.pg_prefix_basis != "case config":
+                s.pg_log_line_prefix, s.pg_prefix_basis = prefix, cand.display
+                detail = f"postgresql.conf: log_line_prefix = {prefix!r}"
+        elif cand.config_kind == "httpd.conf":
+            conf = read_httpd_conf(data.decode("utf-8", "replace"))
+            for _, fmt in conf["custom_logs"]:
+                if fmt not in s.apache_logformats:
+                    s.apache_logformats.append(fmt)
+            detail = f"httpd.conf: {len(conf['custom_logs'])} CustomLog format(s)"
+        elif cand.config_kind in ("localtime", "timezone", "clock"):
+            if cand.config_kind == "localtime":
+                zone, how = zone_from_tzif(data)
+            else:
+                zone = zone_from_text(data.decode("utf-8", "replace"))
+                how = f"{cand.rel} names it"
+            if zone and s.tz_basis != "case config":
+                s.tz, s.tz_basis = zone, f"{how} ({cand.display})"
+            detail = f"time zone {zone or 'not recognised'}: {how}"
+        store.record_input(cand.rel, cand.member, sha, cand.size, "config", host, detail)
+    if config.pg_log_line_prefix is not None:
+        for s in settings.values():
+            s.pg_log_line_prefix, s.pg_prefix_basis = config.pg_log_line_prefix, "case config"
+    for s in settings.values():
+        for fmt in config.apache_logformats:
+            if fmt not in s.apache_logformats:
+                s.apache_logformats.insert(0, fmt)
+    return settings
+
+
+def choose_anchor(cand: Candidate, config: CaseConfig, store: CaseStore, host: str) -> Anchor:
+    """The date a year-less file cannot be later than, strongest evidence first."""
+    rotated = cand.rotation_date
+    if rotated:
+        return Anchor(rotated, f"rotation date in the file name {cand.name!r}")
+    acquired = config.acquired
+    if cand.mtime and cand.mtime.year >= 1995 and (acquired is None or cand.mtime <= acquired + timedelta(days=1)):
+        return Anchor(cand.mtime.date(), f"modification time {cand.mtime.isoformat()}"
+                      + (" (tar header)" if cand.member else ""))
+    if acquired:
+        return Anchor(acquired.date(), f"acquisition date {acquired.isoformat()} from the case config")
+    span = store.host_dated_span(host)
+    if span:
+        return Anchor(span[1], f"latest dated record of host {host} ({span[1]})")
+    today = date.today()
+    return Anchor(today, f"no anchor in the evidence or config: today's date {today} (weak)")
+
+
+def _decide_years(sink: _StageSink, cand: Candidate, config: CaseConfig, store: CaseStore, host: str) -> YearDecision:
+    if sink.yearless == 0:
+        return YearDecision(None, 0, "year in record")
+    anchor = choose_anchor(cand, config, store, host)
+    tracker = sink.tracker
+    base = resolve_base_year(tracker.max_ordinal_in_last_epoch, anchor)
+    base, moved = fit_leap_days(base, tracker.epoch, sink.feb29_epochs)
+    basis = f"year inferred: last record not after {anchor.latest} ({anchor.basis})"
+    if tracker.rollovers:
+        basis += f"; {tracker.rollovers} year roll-over(s) in the file"
+    if moved > 0:
+        basis += f"; moved back {moved} year(s) so Feb 29 falls in a leap year"
+    elif moved < 0:
+        basis += "; Feb 29 record(s) fit no nearby leap year"
+    return YearDecision(base, tracker.epoch, basis)
+
+
+def _ingest_log(cand: Candidate, store: CaseStore, settings: HostSettings, config: CaseConfig,
+                host: str, kind: str, result: IngestResult) -> None:
+    try:
+        sha = sha256_of(cand)
+    except (OSError, ReadProblem, KeyError) as exc:
+        store.record_input(cand.rel, cand.member, None, cand.size, "unreadable", host, str(exc))
+        store.add_issue(None, cand.display, None, None, None, f"source unreadable: {exc}")
+        result.issues += 1
+        return
+    source_id = sha[:16]
+    store.record_input(cand.rel, cand.member, sha, cand.size, "log", host, cand.detail)
+    if store.has_source(source_id):
+        store.add_copy(source_id, cand.rel, cand.member, host, kind)
+        result.sources_known += 1
+        return
+    spec = shipped_formats()[cand.format_id]
+    ctx = ParseContext(pg_log_line_prefix=settings.pg_log_line_prefix,
+                       apache_logformats=tuple(settings.apache_logformats))
+    store.begin_source()
+    try:
+        sink = _StageSink(store, source_id, cand.display)
+        asm = Assembler(spec, ctx, sink)
+        lines = 0
+        end = 0
+        try:
+            for line in stream_lines(cand):
+                lines += 1
+                end = line.offset + line.length
+                asm.feed(line)
+        except ReadProblem as exc:
+            # the lines before the problem are kept; the partial line read before it is this issue
+            sink.issue(end, max(0, (exc.offset or end) - end), lines + 1, f"stream ends early: {exc}", "")
+        asm.close()
+        sink.flush()
+        years = _decide_years(sink, cand, config, store, host)
+        src = SourceRecord(source_id, sha, cand.rel, cand.member, host, kind, cand.format_id, cand.size,
+                           cand.compression, cand.mtime, cand.rotation_date, sql_zone_name(settings.tz),
+                           settings.tz_basis)
+        stats = store.commit_source(src, years, recovered=(kind == "salvage"), lines=lines)
+    except BaseException:
+        store.abort_source()
+        raise
+    result.sources_new += 1
+    result.events += stats["events"]
+    result.issues += stats["issues"]
+    result.sources.append({"path": cand.display, "host": host, "kind": kind, "format": cand.format_id,
+                           "events": stats["events"], "issues": stats["issues"], "lines": lines,
+                           "year_basis": years.basis})
+
+
+def check_case_outside(case_dir: Path, paths: list[Path]) -> None:
+    case = Path(case_dir).resolve()
+    for p in paths:
+        ev = Path(p).resolve()
+        if case == ev or ev in case.parents:
+            raise UsageError(f"the case directory {case_dir} is inside the evidence {p}: outputs never go "
+                             "into the evidence tree")
+
+
+def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: str | None = None,
+           format_id: str | None = None, config: CaseConfig | None = None,
+           progress: Progress | None = None) -> IngestResult:
+    config = config or CaseConfig()
+    for p in paths:
+        if not Path(p).exists():
+            raise UsageError(f"evidence path does not exist: {p}")
+    if format_id is not None and format_id not in {s.id for s in log_formats()}:
+        raise UsageError(f"unknown format {format_id!r}; known: {', '.join(sorted(s.id for s in log_formats()))}")
+    check_case_outside(case_dir, paths)
+    cands = discover(list(map(Path, paths)), host=host, kind=kind, format_id=format_id,
+                     host_for_path=config.host_for)
+    result = IngestResult()
+    with CaseStore(case_dir) as store:
+        settings = _read_configs(cands, config, store)
+        logs = []
+        for cand in cands:
+            result.inputs[cand.role] = result.inputs.get(cand.role, 0) + 1
+            if cand.role == "log":
+                logs.append(cand)
+            elif cand.role in ("image", "unknown", "unreadable", "archive"):
+                what = {"image": "raw image: not parsed line by line (carve it)",
+                        "archive": "archive: read member by member",
+                        "unknown": cand.detail, "unreadable": cand.detail}[cand.role]
+                sha = None
+                if cand.role in ("unknown", "archive", "image") and cand.member is None:
+                    try:
+                        sha = sha256_of(cand)
+                    except OSError:
+                        sha = None
+                store.record_input(cand.rel, cand.member, sha, cand.size, cand.role, cand.host, what)
+                if cand.role in ("unknown", "unreadable"):
+                    store.add_issue(None, cand.display, None, None, None, f"{cand.role} input: {what}")
+                    result.issues += 1
+        logs.sort(key=lambda c: (YEARFUL_FIRST.get(c.format_id, 1), c.rel, c.member or ""))
+        total = sum(c.size for c in logs)
+        done = 0
+        for cand in logs:
+            h = cand.host or "unknown"
+            if progress:
+                progress(cand.display, done)
+            _ingest_log(cand, store, settings.get(h) or settings.setdefault(h, HostSettings()), config, h,
+                        cand.kind, result)
+            done += cand.size
+        if progress:
+            progress("", total)
+    return result
