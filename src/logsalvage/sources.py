@@ -123,14 +123,75 @@ class GuardedStream(io.RawIOBase):
         return len(data)
 
 
+_NEW_DECOMPRESSOR = {
+    "gz": lambda: zlib.decompressobj(wbits=31),
+    "bz2": bz2.BZ2Decompressor,
+    "xz": lambda: lzma.LZMADecompressor(format=lzma.FORMAT_AUTO),
+}
+
+
+class DecompressingStream(io.RawIOBase):
+    """gzip/bzip2/xz decompression that hands out every byte it could recover.
+
+    The standard library's file wrappers raise at a truncated end and lose the data of that read;
+    here the decompressed bytes are delivered first and the truncation is raised afterwards.
+    Concatenated members (``cat a.gz b.gz``) are followed.
+    """
+
+    RAW_CHUNK = 1 << 20
+
+    def __init__(self, raw: BinaryIO, compression: str):
+        self.raw = raw
+        self.compression = compression
+        self.dec = _NEW_DECOMPRESSOR[compression]()
+        self.buf = bytearray()
+        self.done = False
+        self.error: str | None = None
+        self.delivered = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self, want: int) -> None:
+        while len(self.buf) < want and not self.done:
+            chunk = self.raw.read(self.RAW_CHUNK)
+            if not chunk:
+                if not self.dec.eof:
+                    self.error = f"{self.compression} stream truncated (no end-of-stream marker)"
+                self.done = True
+                break
+            try:
+                while chunk:
+                    self.buf += self.dec.decompress(chunk)
+                    if self.dec.eof:
+                        chunk = self.dec.unused_data
+                        if chunk:
+                            self.dec = _NEW_DECOMPRESSOR[self.compression]()
+                    else:
+                        chunk = b""
+            except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+                self.error = f"{self.compression} data corrupt: {exc}"
+                self.done = True
+
+    def read(self, n: int = -1) -> bytes:
+        want = n if n is not None and n >= 0 else 1 << 62
+        self._fill(want)
+        out = bytes(self.buf[:want])
+        del self.buf[:want]
+        self.delivered += len(out)
+        if not out and self.error:
+            error, self.error = self.error, None
+            raise ReadProblem(f"truncated or corrupt after {self.delivered} bytes: {error}", self.delivered)
+        return out
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
 def _decompressor(raw: BinaryIO, compression: str | None) -> BinaryIO:
-    if compression == "gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if compression == "bz2":
-        return bz2.BZ2File(raw, mode="rb")
-    if compression == "xz":
-        return lzma.LZMAFile(raw, mode="rb")
-    return raw
+    return DecompressingStream(raw, compression) if compression else raw
 
 
 def sniff_compression(head: bytes) -> str | None:

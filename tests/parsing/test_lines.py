@@ -1,0 +1,40 @@
+"""The bounded line splitter accounts for every byte, including over-long lines it never holds."""
+
+from __future__ import annotations
+
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from logsalvage.parsing.lines import iter_lines
+
+
+def _cover(lines):
+    pos = 0
+    for ln in lines:
+        assert ln.offset == pos
+        pos += ln.length
+    return pos
+
+
+@given(st.binary(max_size=2000), st.integers(min_value=1, max_value=64), st.integers(min_value=4, max_value=100))
+def test_every_byte_is_in_exactly_one_line(data, chunk, max_line):
+    lines = list(iter_lines(io.BytesIO(data), chunk_size=chunk, max_line=max_line))
+    assert _cover(lines) == len(data)
+    for ln in lines:
+        if not ln.too_long:
+            assert data[ln.offset:ln.offset + len(ln.data)] == ln.data
+
+
+def test_over_long_line_is_reported_not_kept():
+    data = b"short\n" + b"x" * 5000 + b"\nafter\n"
+    lines = list(iter_lines(io.BytesIO(data), chunk_size=256, max_line=1000))
+    assert [ln.too_long for ln in lines] == [False, True, False]
+    assert lines[1].length == 5001 and lines[1].data == b""
+    assert lines[2].data == b"after"
+
+
+def test_last_line_without_newline():
+    lines = list(iter_lines(io.BytesIO(b"a\nb")))
+    assert lines[-1].no_newline and lines[-1].data == b"b"
