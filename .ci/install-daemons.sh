@@ -36,7 +36,15 @@ fi
 cleanup() { if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap cleanup EXIT
 
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    "${missing[@]}" >/dev/null
+# quiet unless something fails: apt's and debconf's chatter goes to a log shown only then
+log=$(mktemp)
+if ! { apt-get update -qq &&
+       apt-get install -y -qq --no-install-recommends \
+           -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+           "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "install-daemons.sh: installing ${missing[*]} failed" >&2
+    exit 1
+fi
+rm -f "$log"

@@ -151,11 +151,15 @@ class CaseStore:
             raise UsageError(f"cannot open case database {self.path}: {exc}") from None
         except duckdb.Error as exc:
             raise UsageError(f"{self.path} is not a usable case database: {exc}") from None
+        # bounded memory whatever the evidence size; DuckDB spills to disk past this
+        self.con.execute("SET memory_limit = '1GB'")
+        self.con.execute(f"SET temp_directory = '{(self.case_dir / 'tmp').as_posix()}'" if not read_only else "SELECT 1")
         if not read_only:
             self.con.execute(SCHEMA)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            # a table of the case file, not TEMP: big sources are staged on disk, not in memory
             self.con.register("stage_empty", STAGE_SCHEMA.empty_table())
-            self.con.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_empty")
+            self.con.execute("CREATE OR REPLACE TABLE stage AS SELECT * FROM stage_empty")
             self.con.unregister("stage_empty")
 
     def close(self) -> None:

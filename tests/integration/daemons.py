@@ -169,6 +169,7 @@ class Rsyslog:
     pidfile: Path
     output: Path  # rsyslogd's own stdout/stderr
     proc: subprocess.Popen | None = None
+    started_at: float = 0.0  # epoch seconds, just before rsyslogd was started
 
     def stop(self) -> None:
         if self.proc is None:
@@ -211,6 +212,7 @@ def start_rsyslog(workdir: Path, *, host: str = HOST_NAME, timeout: float = 15) 
         if reason:
             raise DaemonError(reason)
         os.unlink(DEV_LOG)  # stale socket
+    rs.started_at = time.time()
     with open(rs.output, "wb") as out:
         rs.proc = subprocess.Popen(
             [RSYSLOGD, "-n", "-f", str(rs.conf), "-i", str(rs.pidfile)],

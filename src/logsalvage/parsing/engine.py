@@ -33,10 +33,45 @@ PG_SECONDARY = frozenset({"DETAIL", "HINT", "STATEMENT", "CONTEXT", "LOCATION", 
 PG_PART_FIELDS = {"DETAIL": "pg_detail", "HINT": "pg_hint", "STATEMENT": "statement",
                   "CONTEXT": "pg_context", "QUERY": "pg_query", "LOCATION": "pg_location"}
 PG_SYSLOG_LIMIT = 900  # PostgreSQL splits syslog lines longer than this (src/backend/utils/error/elog.c)
+_SYSLOG_ESCAPE = re.compile(r"#([0-3][0-7]{2})")
 MAX_PENDING = 4096
 EXCERPT = 200
 _CHUNK = re.compile(r"\[(\d+)-(\d+)\] ?(.*)", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def unescape_syslog(text: str) -> str:
+    """Undo rsyslog's escaping of control bytes ('#011' for a tab); other '#ddd' text is left alone."""
+    if "#" not in text:
+        return text
+
+    def repl(m: re.Match) -> str:
+        code = int(m.group(1), 8)
+        return chr(code) if code < 0o40 or code == 0o177 else m.group(0)
+
+    return _SYSLOG_ESCAPE.sub(repl, text)
+
+
+def join_pg_chunks(texts: list[str], prefixed: re.Pattern[str]) -> str:
+    """One PostgreSQL message from its syslog chunks (write_syslog() in elog.c, reversed).
+
+    PostgreSQL cuts a message at each newline and puts a tab after it (so a chunk starting with a
+    tab continues on a new line), and cuts a line longer than 900 bytes at the last whitespace
+    before the limit, the next chunk starting with that whitespace; with no whitespace the cut
+    falls at 897-900 bytes. A chunk starting with the prefix and a level (STATEMENT, DETAIL …)
+    is a new part of the message.
+    """
+    text = texts[0]
+    for prev, nxt in zip(texts, texts[1:]):
+        if nxt.startswith(" "):
+            text += nxt
+        elif nxt.startswith("\t"):
+            text += "\n" + nxt[1:]
+        elif len(prev.encode()) >= PG_SYSLOG_LIMIT - 3 and not prefixed.match(nxt):
+            text += nxt
+        else:
+            text += "\n" + nxt
+    return text
 
 
 class Sink(Protocol):
@@ -114,8 +149,10 @@ class LineParser:
             rec = self._fields(m.groupdict())
             stamp = None
             ts_field = self.spec.timestamp_field
-            if ts_field:
-                raw_ts = m.group(ts_field) if ts_field in m.re.groupindex else None
+            # a pattern without the timestamp group describes lines that carry none (PostgreSQL
+            # stderr with an empty log_line_prefix): its records are timeless, never guessed
+            if ts_field and ts_field in m.re.groupindex:
+                raw_ts = m.group(ts_field)
                 if raw_ts is None:
                     continue
                 raw_ts = raw_ts.strip("[]")
@@ -253,6 +290,11 @@ class Assembler:
         self.undated: list[dict] = []  # headerless lines waiting for a dated one
         self.csv_lines: list[Line] = []
         self.pg_patterns = self._pg_patterns()
+        # formats whose writers put multi-line messages out verbatim (rsyslog, sysklogd) declare
+        # what a record's first line can look like; any other line directly after a record,
+        # indented or not, continues it
+        cont = (spec.raw.get("continuation") or {}).get("unindented_unless")
+        self.header_like = re.compile(cont) if cont else None
 
     def _pg_patterns(self) -> tuple[LinePattern, ...]:
         for ref in self.spec.refinements:
@@ -273,6 +315,9 @@ class Assembler:
             self._csv_feed(line)
             return
         if not text.strip():
+            if text[:1] in (" ", "\t") and self._continues(line):
+                self._continue(self.last, line, text)  # a blank line inside a tab-indented statement
+                return
             self.sink.issue(line.offset, line.length, line.line_no, "empty line", "")
             return
         rec = self.parser.parse(text) if "\x00" not in text else None
@@ -351,10 +396,15 @@ class Assembler:
         """Append a continuation line to an open record."""
         rec["raw"] += "\n" + text
         self._extend(rec, line.offset, line.length)
-        if "_pg_text" in rec:
-            rec["_pg_text"] += "\n" + text
+        if "_pg_text" in rec:  # PostgreSQL puts a tab after each newline of a message
+            rec["_pg_text"] += "\n" + (text[1:] if text.startswith("\t") else text)
         elif rec.get("message") is not None:
             rec["message"] += "\n" + text
+
+    def _continues(self, line: Line) -> bool:
+        """Whether a headerless line could continue the open record: right after it, in a format that has them."""
+        return self.spec.assembler in ("syslog", "pg-stderr") and self.last is not None \
+            and self._end(self.last) == line.offset
 
     def _unmatched(self, line: Line, data: bytes, text: str, valid: bool) -> None:
         asm = self.spec.assembler
@@ -362,8 +412,8 @@ class Assembler:
             self._flush_last()
             self.sink.issue(line.offset, line.length, line.line_no, "binary data", excerpt(text))
             return
-        if asm in ("syslog", "pg-stderr") and self.last is not None and text[:1] in (" ", "\t") \
-                and self._end(self.last) == line.offset:
+        if self._continues(line) and (text[:1] in (" ", "\t")
+                                      or self.header_like is not None and not self.header_like.match(text)):
             self._continue(self.last, line, text)
             return
         if asm == "apache-error" or self.spec.unframed:
@@ -445,11 +495,8 @@ class Assembler:
 
     def _emit_pg(self, pending: _Pending) -> None:
         rec = pending.rec
-        text = pending.texts[0]
-        for prev, nxt in zip(pending.texts, pending.texts[1:]):
-            # a chunk cut at PostgreSQL's length limit continues the same line; otherwise a newline
-            text += nxt if len(prev.encode()) >= PG_SYSLOG_LIMIT - 10 else "\n" + nxt
         rec.pop("_pg", None)
+        text = join_pg_chunks([unescape_syslog(t) for t in pending.texts], self.parser.pg_line)
         rec["message"] = text
         self.parser.finish_pg(rec, text, self.pg_patterns)
         self.sink.event(rec)

@@ -93,11 +93,16 @@ def parse_iso(text: str) -> Stamp | None:
                   _offset(m[8]))
 
 
-_APACHE = re.compile(r"(\d{1,2})/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? ([+-]\d{4})$")
+_APACHE = re.compile(
+    r"(\d{1,2})/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?: ([+-]\d{4}))? ?$")
 
 
 def parse_apache(text: str) -> Stamp | None:
-    """Apache access %t: '15/Jul/2017:08:58:21 +0900'."""
+    """Apache access %t: '15/Jul/2017:08:58:21 +0900'.
+
+    Without the zone ('27/Jun/2013:11:55:44', from a custom ``%{...}t`` or another server) the
+    offset is unknown (None), left for the ingest step to decide and record.
+    """
     m = _APACHE.match(text)
     if not m or m[2] not in MONTHS:
         return None

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need (the package, test libraries, and as root the
+# daemons the integration tests drive), then runs pytest. A run that finds no tests is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && [ -x .ci/install-daemons.sh ]; then
+  .ci/install-daemons.sh
+fi
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
+
+set +e
+python3 -m pytest -q -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" = "5" ]; then
+  echo "no tests were collected: failing" >&2
+  exit 1
+fi
+exit "$status"
