@@ -28,7 +28,7 @@ from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha
 from logsalvage.store import STAGE_SCHEMA, CaseStore, SourceRecord, YearDecision
 from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif
 
-BATCH = 50_000
+BATCH = 10_000
 _STAGE_COLUMNS = [f.name for f in STAGE_SCHEMA]
 _CANON = frozenset(CANONICAL_FIELDS)
 _NOT_EXTRA = frozenset({"raw", "message", "event_type", "ts_raw"})
@@ -239,7 +239,7 @@ def _ingest_log(cand: Candidate, store: CaseStore, settings: HostSettings, confi
     spec = shipped_formats()[cand.format_id]
     ctx = ParseContext(pg_log_line_prefix=settings.pg_log_line_prefix,
                        apache_logformats=tuple(settings.apache_logformats))
-    store.begin_source()
+    store.begin_source(source_id)
     try:
         sink = _StageSink(store, source_id, cand.display)
         asm = Assembler(spec, ctx, sink)

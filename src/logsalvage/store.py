@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from logsalvage.errors import UsageError
 from logsalvage.model import CANONICAL_FIELDS
@@ -153,14 +154,14 @@ class CaseStore:
             raise UsageError(f"{self.path} is not a usable case database: {exc}") from None
         # bounded memory whatever the evidence size; DuckDB spills to disk past this
         self.con.execute("SET memory_limit = '1GB'")
+        self.con.execute("SET preserve_insertion_order = false")
         self.con.execute(f"SET temp_directory = '{(self.case_dir / 'tmp').as_posix()}'" if not read_only else "SELECT 1")
         if not read_only:
             self.con.execute(SCHEMA)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            # a table of the case file, not TEMP: big sources are staged on disk, not in memory
-            self.con.register("stage_empty", STAGE_SCHEMA.empty_table())
-            self.con.execute("CREATE OR REPLACE TABLE stage AS SELECT * FROM stage_empty")
-            self.con.unregister("stage_empty")
+        self.stage_dir = self.case_dir / "tmp"
+        self._stage_writer: pq.ParquetWriter | None = None
+        self._stage_path: Path | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -194,15 +195,23 @@ class CaseStore:
                          [source_id, path, offset, length, line_no, reason, excerpt])
 
     # -- staging ------------------------------------------------------------------------------
-    def begin_source(self) -> None:
-        self.con.execute("BEGIN TRANSACTION")
-        self.con.execute("DELETE FROM stage")
+    def begin_source(self, source_id: str) -> None:
+        """Start staging a source: batches go to a Parquet file in the case (bounded memory)."""
+        self.stage_dir.mkdir(parents=True, exist_ok=True)
+        self._stage_path = self.stage_dir / f"stage-{source_id}.parquet"
+        self._stage_writer = pq.ParquetWriter(self._stage_path, STAGE_SCHEMA, compression="none")
+        # issues of a source whose ingest was interrupted before its commit
+        self.con.execute("DELETE FROM issues WHERE source_id IN (SELECT DISTINCT source_id FROM issues "
+                         "EXCEPT SELECT source_id FROM sources)")
 
     def stage_rows(self, columns: dict[str, list]) -> None:
-        table = pa.Table.from_pydict(columns, schema=STAGE_SCHEMA)
-        self.con.register("stage_batch", table)
-        self.con.execute("INSERT INTO stage SELECT * FROM stage_batch")
-        self.con.unregister("stage_batch")
+        self._stage_writer.write_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
+
+    def _close_stage(self) -> Path | None:
+        if self._stage_writer is not None:
+            self._stage_writer.close()
+            self._stage_writer = None
+        return self._stage_path
 
     def stage_issues(self, rows: list[tuple]) -> None:
         if not rows:
@@ -216,14 +225,33 @@ class CaseStore:
 
     def commit_source(self, src: SourceRecord, years: YearDecision, *, recovered: bool, lines: int) -> dict:
         """Turn the staged rows into events and register the source, atomically."""
+        staged = self._close_stage()
+        self.con.execute("BEGIN TRANSACTION")
         canon = ", ".join(f'"{c}"' for c in CANONICAL_FIELDS)
         base = years.base_year if years.base_year is not None else 1970
+        # local -> UTC through the offset of each distinct local hour (one ICU lookup per hour, not
+        # per row); a local hour whose offset differs at its start and end is a DST transition hour
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW staged AS
+            SELECT *, CASE WHEN mo IS NULL THEN NULL
+                           WHEN mo = 2 AND d = 29 AND NOT (yr % 4 = 0 AND (yr % 100 <> 0 OR yr % 400 = 0)) THEN NULL
+                           ELSE make_timestamp(yr, mo, d, 0, 0, 0) + to_microseconds(sod_us) END AS ts_local
+            FROM (SELECT *, COALESCE(y, {int(base)} - ({int(years.last_epoch)} - year_epoch)) AS yr
+                  FROM read_parquet('{_sql_str(staged)}'))
+            """)
+        self.con.execute("""
+            CREATE OR REPLACE TEMP TABLE hour_offsets AS
+            SELECT h, timezone(?, h) AS utc_start,
+                   (timezone(?, h + INTERVAL 1 HOUR) - timezone(?, h)) <> INTERVAL 1 HOUR AS transition
+            FROM (SELECT DISTINCT date_trunc('hour', ts_local) AS h FROM staged
+                  WHERE ts_local IS NOT NULL AND utc_offset_s IS NULL)
+            """, [src.tz, src.tz, src.tz])
         self.con.execute(f"""
             INSERT INTO events
-            SELECT ? || ':' || "offset", ?, ?, ?, ?, event_type,
+            SELECT ? || ':' || s."offset", ?, ?, ?, ?, event_type,
               CASE WHEN ts_local IS NULL THEN NULL
                    WHEN utc_offset_s IS NOT NULL THEN timezone('UTC', ts_local - to_seconds(utc_offset_s))
-                   ELSE timezone(?, ts_local) END,
+                   ELSE o.utc_start + (ts_local - o.h) END,
               ts_local, ts_raw,
               concat_ws('; ',
                 COALESCE(ts_note, CASE WHEN mo IS NULL THEN 'no timestamp'
@@ -232,16 +260,14 @@ class CaseStore:
                                        ELSE ? END),
                 CASE WHEN mo IS NULL THEN NULL
                      WHEN utc_offset_s IS NOT NULL THEN 'UTC offset in record'
+                     WHEN o.transition THEN ? || '; DST transition hour: ambiguous or skipped local time, first offset used'
                      ELSE ? END),
-              ?, "offset", length, line_no, line_count, spans, raw, message, {canon}, extra
-            FROM (
-              SELECT *, CASE WHEN mo IS NULL THEN NULL
-                             WHEN mo = 2 AND d = 29 AND NOT (yr % 4 = 0 AND (yr % 100 <> 0 OR yr % 400 = 0)) THEN NULL
-                             ELSE make_timestamp(yr, mo, d, 0, 0, 0) + to_microseconds(sod_us) END AS ts_local
-              FROM (SELECT *, COALESCE(y, ? - (? - year_epoch)) AS yr FROM stage)
-            )
-            """, [src.source_id, src.source_id, src.host, src.kind, src.format_id, src.tz, years.basis,
-                  f"time zone {src.tz} ({src.tz_basis})", recovered, base, years.last_epoch])
+              ?, s."offset", length, line_no, line_count, spans, raw, message, {canon}, extra
+            FROM staged s LEFT JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local) AND s.utc_offset_s IS NULL
+            """, [src.source_id, src.source_id, src.host, src.kind, src.format_id, years.basis,
+                  f"time zone {src.tz} ({src.tz_basis})", f"time zone {src.tz} ({src.tz_basis})", recovered])
+        self.con.execute("DROP VIEW staged")
+        self.con.execute("DROP TABLE hour_offsets")
         stats = self.con.execute(
             "SELECT count(*), min(ts_utc), max(ts_utc) FROM events WHERE source_id = ?", [src.source_id]).fetchone()
         n_issues = self.con.execute("SELECT count(*) FROM issues WHERE source_id = ?", [src.source_id]).fetchone()[0]
@@ -250,15 +276,18 @@ class CaseStore:
             [src.source_id, src.sha256, src.path, src.member, src.host, src.kind, src.format_id, src.size,
              src.compression, src.mtime, src.rotation_date, src.tz, src.tz_basis, years.basis, lines, stats[0],
              n_issues, stats[1], stats[2]])
-        self.con.execute("DELETE FROM stage")
         self.con.execute("COMMIT")
+        staged.unlink()
         return {"events": stats[0], "issues": n_issues, "first": stats[1], "last": stats[2]}
 
     def abort_source(self) -> None:
         try:
             self.con.execute("ROLLBACK")
         except duckdb.Error:
-            pass
+            pass  # no transaction was open: only the staged file exists
+        staged = self._close_stage()
+        if staged is not None:
+            staged.unlink(missing_ok=True)
 
     # -- queries ------------------------------------------------------------------------------
     def host_dated_span(self, host: str) -> tuple | None:
@@ -280,6 +309,10 @@ class CaseStore:
                 return
             for row in rows:
                 yield dict(zip(names, row))
+
+
+def _sql_str(value) -> str:
+    return str(value).replace("'", "''")
 
 
 def extra_json(values: dict) -> str | None:
