@@ -1,0 +1,127 @@
+"""Ingest throughput and peak memory against the incident's own pipeline, in one run.
+
+    python benchmarks/ingest_vs_baseline.py [LOGFILE ...] [--lines N] [--json]
+
+Without LOGFILE it synthesises N PostgreSQL-through-syslog lines in the incident's format
+(heartbeat + application statements). It then times, on the same bytes:
+
+  * ``logsalvage ingest`` into a fresh case (lines/s, peak RSS of the process);
+  * the investigators' ``LC_ALL=C sort -s -k1,1M -k2,2n -k3,3 | perl timestamp_uniq.pl``
+    (../shared/baselines/), lines/s;
+
+and does the ingest twice more on half and double the input to show whether peak memory depends
+on input size. Figures are ratios measured on this machine in this run, never absolute claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = ROOT.parent / "shared" / "baselines"
+
+
+def synthesise(path: Path, n: int) -> None:
+    with open(path, "w") as fh:
+        for i in range(n):
+            s = i * 30 // 10
+            day, h, m, sec = 1 + (s // 86400) % 28, (s // 3600) % 24, (s // 60) % 60, s % 60
+            head = f"Nov {day:2d} {h:02d}:{m:02d}:{sec:02d} db01 postgres[{2000 + i % 30000}]: "
+            if i % 5:
+                fh.write(head + f"[1-1] DATABASE=[unknown],USER=[unknown],CLIENT=127.0.0.1({40000 + i % 20000}),"
+                         "LOG:  incomplete startup packet\n")
+            else:
+                fh.write(head + f"[{i % 7 + 1}-1] DATABASE=ferry,USER=webapp,CLIENT=192.168.10.11({40000 + i % 20000}),"
+                         f"LOG:  duration: 3120.512 ms  statement: SELECT * FROM reservations WHERE voyage_id = {i}\n")
+
+
+def ingest_once(log: Path, work: Path) -> tuple[float, int]:
+    case = work / f"case-{log.stem}"
+    shutil.rmtree(case, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    # a fresh interpreter per run so peak RSS is this run's own
+    code = ("import resource,sys,time;from pathlib import Path;from logsalvage.ingest import ingest;"
+            "t=time.perf_counter();ingest([Path(sys.argv[1])],Path(sys.argv[2]),host='db01');"
+            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, str(log), str(case)], check=True, env=env,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), int(out[1])
+
+
+def baseline_once(log: Path, work: Path) -> float:
+    perl = BASELINES / "timestamp_uniq.pl"
+    cmd = (f"LC_ALL=C sort -s -k 1,1M -k 2,2n -k 3,3 < '{log}' | perl '{perl}' > '{work / 'sorted.txt'}' "
+           f"2> '{work / 'format_errors.txt'}'")
+    t = time.perf_counter()
+    subprocess.run(cmd, shell=True, check=True)
+    return time.perf_counter() - t
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("logs", nargs="*", type=Path)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="logsalvage-bench-"))
+    try:
+        full = work / "db.log"
+        if args.logs:
+            with open(full, "wb") as out:
+                for p in args.logs:
+                    with open(p, "rb") as fh:
+                        shutil.copyfileobj(fh, out)
+        else:
+            synthesise(full, args.lines)
+        n = count_lines(full)
+        half = work / "half.log"
+        double = work / "double.log"
+        with open(full, "rb") as fh, open(half, "wb") as h:
+            for i, line in enumerate(fh):
+                if i >= n // 2:
+                    break
+                h.write(line)
+        with open(double, "wb") as d:
+            for _ in range(2):
+                with open(full, "rb") as fh:
+                    shutil.copyfileobj(fh, d)
+        base_s = baseline_once(full, work)
+        ours_s, ours_rss = ingest_once(full, work)
+        _, rss_half = ingest_once(half, work)
+        _, rss_double = ingest_once(double, work)
+        result = {
+            "lines": n,
+            "bytes": full.stat().st_size,
+            "logsalvage_ingest": {"seconds": round(ours_s, 2), "lines_per_s": round(n / ours_s),
+                                  "peak_rss_mib": round(ours_rss / 1024)},
+            "baseline_sort_timestamp_uniq": {"seconds": round(base_s, 2), "lines_per_s": round(n / base_s)},
+            "speed_ratio_ours_over_baseline": round(base_s / ours_s, 3),
+            "peak_rss_mib_by_input": {"0.5x": round(rss_half / 1024), "1x": round(ours_rss / 1024),
+                                      "2x": round(rss_double / 1024)},
+            "cores": os.cpu_count(),
+        }
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            for k, v in result.items():
+                print(f"{k}: {v}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
