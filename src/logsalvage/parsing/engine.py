@@ -565,6 +565,15 @@ class Assembler:
                    "pg_context", "statement", "pg_query_pos", "pg_location", "db_application",
                    "pg_backend_type", "pg_leader_pid", "pg_query_id")
 
+    @staticmethod
+    def _csv_remote(value: str | None) -> tuple[str | None, int | None]:
+        """csvlog's connection_from is 'host:port' (elog.c), so an IPv6 client reads '::1:16790'."""
+        if value and ":" in value:
+            host, _, port = value.rpartition(":")
+            if host and port.isdigit():
+                return host, int(port)
+        return split_remote(value)
+
     def _csv_record(self, row: list[str]) -> dict | None:
         if len(row) < 14:
             return None
@@ -576,7 +585,7 @@ class Assembler:
             if value in ("",):
                 continue
             rec[name] = _convert(name, value) if name in CANONICAL_FIELDS else value
-        host, port = split_remote(rec.pop("connection_from", None))
+        host, port = self._csv_remote(rec.pop("connection_from", None))
         if host:
             rec["source_ip"], rec["source_port"] = host, port
         rec["log_level"] = rec.get("pg_level")
