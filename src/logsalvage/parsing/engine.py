@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import deque
+from re import _parser as sre_parse  # the stdlib regex parser, to find a pattern's literal first character
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
@@ -34,7 +36,7 @@ PG_PART_FIELDS = {"DETAIL": "pg_detail", "HINT": "pg_hint", "STATEMENT": "statem
                   "CONTEXT": "pg_context", "QUERY": "pg_query", "LOCATION": "pg_location"}
 PG_SYSLOG_LIMIT = 900  # PostgreSQL splits syslog lines longer than this (src/backend/utils/error/elog.c)
 _SYSLOG_ESCAPE = re.compile(r"#([0-3][0-7]{2})")
-MAX_PENDING = 4096
+PG_CHUNK_WINDOW = 2000  # lines within which all chunks of one message arrive (one write_syslog() call)
 EXCERPT = 200
 _CHUNK = re.compile(r"\[(\d+)-(\d+)\] ?(.*)", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -128,6 +130,36 @@ def _convert(name: str, value: str | None):
     return value
 
 
+def _first_literal(rx: re.Pattern[str]) -> str | None:
+    """The character an anchored pattern must start with, or None when it could start with several."""
+    if not rx.pattern.startswith("^") or rx.flags & re.IGNORECASE:
+        return None
+    try:
+        ops = list(sre_parse.parse(rx.pattern))
+    except Exception:  # an exotic construct: no shortcut, just try the pattern
+        return None
+    for op, arg in ops:
+        if op is sre_parse.AT:
+            continue
+        return chr(arg) if op is sre_parse.LITERAL else None
+    return None
+
+
+_DISPATCH: dict[int, tuple[tuple[LinePattern, ...], dict[str, tuple[LinePattern, ...]], tuple[LinePattern, ...]]] = {}
+
+
+def candidates(patterns: tuple[LinePattern, ...], text: str) -> tuple[LinePattern, ...]:
+    """The patterns, in order, that can match ``text`` given its first character."""
+    entry = _DISPATCH.get(id(patterns))
+    if entry is None or entry[0] is not patterns:
+        firsts = [_first_literal(p.regex) for p in patterns]
+        default = tuple(p for p, f in zip(patterns, firsts) if f is None)
+        by_char = {c: tuple(p for p, f in zip(patterns, firsts) if f is None or f == c)
+                   for c in set(firsts) if c is not None}
+        entry = _DISPATCH[id(patterns)] = (patterns, by_char, default)
+    return entry[1].get(text[:1], entry[2])
+
+
 class LineParser:
     """Applies a format's patterns and refinements to one line of text."""
 
@@ -139,6 +171,9 @@ class LineParser:
         self.patterns = extra + spec.patterns
         self.pg_line = compile_line(self.ctx.pg_log_line_prefix)
         self.pg_generic = compile_line(None)
+        self._when_fields = tuple(dict.fromkeys(r.when_field for r in spec.refinements))
+        self._ref_cache: dict[tuple, Refinement | None] = {}
+        self._stamp_cache: dict[str, Stamp | None] = {}
 
     # -- single line -------------------------------------------------------------------------
     def parse(self, text: str) -> dict | None:
@@ -156,7 +191,12 @@ class LineParser:
                 if raw_ts is None:
                     continue
                 raw_ts = raw_ts.strip("[]")
-                stamp = self.spec.parse_timestamp(raw_ts)
+                try:
+                    stamp = self._stamp_cache[raw_ts]
+                except KeyError:
+                    if len(self._stamp_cache) > 50_000:
+                        self._stamp_cache.clear()
+                    stamp = self._stamp_cache[raw_ts] = self.spec.parse_timestamp(raw_ts)
                 if stamp is None:
                     continue  # a header-shaped line with an impossible date: try the next pattern
                 rec["ts_raw"] = raw_ts
@@ -187,11 +227,27 @@ class LineParser:
         rec["message"] = rec.pop("_message", None) if "_message" in rec else None
         return rec
 
-    def _refine(self, rec: dict) -> None:
+    def _refinement(self, rec: dict) -> Refinement | None:
+        """The first refinement whose condition holds (decided once per distinct field value)."""
+        key = tuple(rec.get(f) for f in self._when_fields)
+        try:
+            return self._ref_cache[key]
+        except KeyError:
+            pass
+        found = None
         for ref in self.spec.refinements:
             value = rec.get(ref.when_field)
-            if value is None or not ref.when.search(str(value)):
-                continue
+            if value is not None and ref.when.search(str(value)):
+                found = ref
+                break
+        if len(self._ref_cache) > 10_000:
+            self._ref_cache.clear()
+        self._ref_cache[key] = found
+        return found
+
+    def _refine(self, rec: dict) -> None:
+        ref = self._refinement(rec) if self.spec.refinements else None
+        if ref is not None:
             if ref.special == "pg-syslog":
                 self._pg_chunk(rec, ref)
                 return
@@ -203,7 +259,7 @@ class LineParser:
     @staticmethod
     def apply_patterns(rec: dict, patterns: Iterable[LinePattern], text: str | None, default_type: str | None) -> None:
         if text is not None:
-            for pat in patterns:
+            for pat in candidates(patterns, text):
                 m = pat.regex.search(text)
                 if m is None:
                     continue
@@ -286,6 +342,7 @@ class Assembler:
         self.sink = sink
         self.last: dict | None = None  # the last record still open for continuation lines
         self.pg_open: dict[int, _Pending] = {}  # pid -> message being joined from [seq-chunk] lines
+        self.pg_order: deque[tuple[int, int, _Pending]] = deque()  # (line_no, pid, pending) oldest first
         self.dated: dict | None = None  # the last record with a timestamp of its own
         self.undated: list[dict] = []  # headerless lines waiting for a dated one
         self.csv_lines: list[Line] = []
@@ -333,6 +390,7 @@ class Assembler:
         self._flush_last()
         for pid in list(self.pg_open):
             self._emit_pg(self.pg_open.pop(pid))
+        self.pg_order.clear()
         if self.undated:
             for rec in self.undated:  # no dated line at all: keep them, timeless
                 self.sink.event(rec)
@@ -479,9 +537,8 @@ class Assembler:
                 self._emit_pg(pending)
                 return
             self.pg_open[pid] = pending
-            if len(self.pg_open) > MAX_PENDING:
-                oldest = next(iter(self.pg_open))
-                self._emit_pg(self.pg_open.pop(oldest))
+            self.pg_order.append((line.line_no, pid, pending))
+            self._emit_settled(line.line_no)
             return
         if open_ is not None and open_.rec.get("pg_seq") == rec.get("pg_seq"):
             head = open_.rec
@@ -492,6 +549,15 @@ class Assembler:
         self.sink.issue(line.offset, line.length, line.line_no,
                         f"PostgreSQL continuation chunk [{rec.get('pg_seq')}-{chunk}] without its first chunk",
                         excerpt(rec["raw"]))
+
+    def _emit_settled(self, line_no: int) -> None:
+        """Emit messages whose first chunk is too far back for more chunks to follow."""
+        order = self.pg_order
+        while order and order[0][0] < line_no - PG_CHUNK_WINDOW:
+            _, pid, pending = order.popleft()
+            if self.pg_open.get(pid) is pending:
+                del self.pg_open[pid]
+                self._emit_pg(pending)
 
     def _emit_pg(self, pending: _Pending) -> None:
         rec = pending.rec
