@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from logsalvage import __version__
-from logsalvage.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LogsalvageError, UsageError
+from logsalvage.errors import EXIT_FAILURE, EXIT_OK, LogsalvageError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +27,7 @@ def _print_json(data) -> None:
 def _progress_bar(label: str):
     """A rich progress display on stderr; a no-op callback when stderr is not a terminal."""
     if not sys.stderr.isatty():
-        def quiet(name: str, done: int) -> None:
+        def quiet(name: str, done: int, total: int | None = None) -> None:
             return None
         return None, quiet
     from rich.console import Console
@@ -71,7 +71,8 @@ def cmd_ingest(args) -> int:
         progress.start()
     try:
         result = ingest([Path(p) for p in args.paths], Path(args.case), host=args.host, kind=args.kind,
-                        format_id=args.format, config=config, progress=update)
+                        format_id=args.format, config=config, progress=update, workers=args.workers,
+                        scheduler=args.scheduler)
     finally:
         if progress is not None:
             progress.stop()
@@ -146,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--kind", choices=("live", "backup", "salvage"), help="default: from the layout")
     i.add_argument("--format", metavar="ID", help="force a format (see 'logsalvage formats')")
     i.add_argument("--config", metavar="case.yaml")
+    i.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="parse sources on a local Dask cluster of N processes (default: in this process)")
+    i.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="parse sources on an existing Dask cluster")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_ingest)
 

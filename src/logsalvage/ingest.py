@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -23,9 +23,11 @@ from logsalvage.parsing.apache_logformat import read_httpd_conf
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
-from logsalvage.parsing.years import Anchor, RolloverTracker, fit_leap_days, ordinal, resolve_base_year
+from logsalvage.parsing.years import Anchor, RolloverTracker, fit_leap_days, resolve_base_year
 from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha256_of, stream_lines
-from logsalvage.store import STAGE_SCHEMA, CaseStore, SourceRecord, YearDecision
+from logsalvage.cluster import map_ordered
+from logsalvage.staging import STAGE_SCHEMA, StagedSource, StageWriter, YearState
+from logsalvage.store import CaseStore, SourceRecord, YearDecision
 from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif
 
 BATCH = 10_000
@@ -35,7 +37,7 @@ _NOT_EXTRA = frozenset({"raw", "message", "event_type", "ts_raw"})
 YEARFUL_FIRST = {"apache-access": 0, "apache-error": 0, "vsftpd": 0, "xferlog": 0, "postgresql-stderr": 0,
                  "postgresql-csvlog": 0}
 
-Progress = Callable[[str, int], None]
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -67,15 +69,14 @@ class IngestResult:
 class _StageSink:
     """Receives records from the assembler and stages them in batches, deciding year epochs."""
 
-    def __init__(self, store: CaseStore, source_id: str, path: str):
-        self.store = store
+    def __init__(self, writer: StageWriter, source_id: str, path: str):
+        self.writer = writer
         self.source_id = source_id
         self.path = path
         self.rows: list[dict] = []
         self.issue_rows: list[tuple] = []
         self.tracker = RolloverTracker()
-        self.yearless = 0
-        self.feb29_epochs: set[int] = set()
+        self.years = YearState()
         self.events = 0
         self.issues = 0
 
@@ -93,10 +94,16 @@ class _StageSink:
     def flush(self) -> None:
         rows, self.rows = self.rows, []
         if rows:
-            self.store.stage_rows(self._columns(rows))
+            self.writer.events(self._columns(rows))
             self.events += len(rows)
         issues, self.issue_rows = self.issue_rows, []
-        self.store.stage_issues(issues)
+        self.writer.issues(issues)
+
+    def year_state(self) -> YearState:
+        t = self.tracker
+        self.years.last_epoch, self.years.rollovers = t.epoch, t.rollovers
+        self.years.max_ordinal_in_last_epoch = t.max_ordinal_in_last_epoch
+        return self.years
 
     def _columns(self, rows: list[dict]) -> dict[str, list]:
         n = len(rows)
@@ -130,9 +137,9 @@ class _StageSink:
                 if y is None:
                     epoch = tracker.feed(mo, d)
                     cols["year_epoch"][i] = epoch
-                    self.yearless += 1
+                    self.years.yearless += 1
                     if mo == 2 and d == 29:
-                        self.feb29_epochs.add(epoch)
+                        self.years.feb29_epochs.add(epoch)
         return cols
 
 
@@ -204,71 +211,97 @@ def choose_anchor(cand: Candidate, config: CaseConfig, store: CaseStore, host: s
     return Anchor(today, f"no anchor in the evidence or config: today's date {today} (weak)")
 
 
-def _decide_years(sink: _StageSink, cand: Candidate, config: CaseConfig, store: CaseStore, host: str) -> YearDecision:
-    if sink.yearless == 0:
+def decide_years(ys: YearState, cand: Candidate, config: CaseConfig, store: CaseStore, host: str) -> YearDecision:
+    if ys.yearless == 0:
         return YearDecision(None, 0, "year in record")
     anchor = choose_anchor(cand, config, store, host)
-    tracker = sink.tracker
-    base = resolve_base_year(tracker.max_ordinal_in_last_epoch, anchor)
-    base, moved = fit_leap_days(base, tracker.epoch, sink.feb29_epochs)
+    base = resolve_base_year(ys.max_ordinal_in_last_epoch, anchor)
+    base, moved = fit_leap_days(base, ys.last_epoch, ys.feb29_epochs)
     basis = f"year inferred: last record not after {anchor.latest} ({anchor.basis})"
-    if tracker.rollovers:
-        basis += f"; {tracker.rollovers} year roll-over(s) in the file"
+    if ys.rollovers:
+        basis += f"; {ys.rollovers} year roll-over(s) in the file"
     if moved > 0:
         basis += f"; moved back {moved} year(s) so Feb 29 falls in a leap year"
     elif moved < 0:
         basis += "; Feb 29 record(s) fit no nearby leap year"
-    return YearDecision(base, tracker.epoch, basis)
+    return YearDecision(base, ys.last_epoch, basis)
 
 
-def _ingest_log(cand: Candidate, store: CaseStore, settings: HostSettings, config: CaseConfig,
-                host: str, kind: str, result: IngestResult) -> None:
+@dataclass(frozen=True)
+class ParseTask:
+    """Everything a worker needs to parse one source (picklable: it may travel to a Dask worker)."""
+
+    cand: Candidate
+    ctx: ParseContext
+    stage_dir: Path
+    known_ids: frozenset[str]
+
+
+def parse_source(task: ParseTask) -> StagedSource:
+    """Hash a candidate and, if it is new, parse it into staging files. Runs on any worker."""
+    cand = task.cand
     try:
         sha = sha256_of(cand)
     except (OSError, ReadProblem, KeyError) as exc:
-        store.record_input(cand.rel, cand.member, None, cand.size, "unreadable", host, str(exc))
-        store.add_issue(None, cand.display, None, None, None, f"source unreadable: {exc}")
-        result.issues += 1
-        return
+        return StagedSource("", "", error=str(exc))
     source_id = sha[:16]
-    store.record_input(cand.rel, cand.member, sha, cand.size, "log", host, cand.detail)
-    if store.has_source(source_id):
-        store.add_copy(source_id, cand.rel, cand.member, host, kind)
-        result.sources_known += 1
-        return
-    spec = shipped_formats()[cand.format_id]
-    ctx = ParseContext(pg_log_line_prefix=settings.pg_log_line_prefix,
-                       apache_logformats=tuple(settings.apache_logformats))
-    store.begin_source(source_id)
+    if source_id in task.known_ids:
+        return StagedSource(source_id, sha, known=True)
+    writer = StageWriter(task.stage_dir, source_id)
+    sink = _StageSink(writer, source_id, cand.display)
+    asm = Assembler(shipped_formats()[cand.format_id], task.ctx, sink)
+    lines = end = 0
     try:
-        sink = _StageSink(store, source_id, cand.display)
-        asm = Assembler(spec, ctx, sink)
-        lines = 0
-        end = 0
-        try:
-            for line in stream_lines(cand):
-                lines += 1
-                end = line.offset + line.length
-                asm.feed(line)
-        except ReadProblem as exc:
-            # the lines before the problem are kept; the partial line read before it is this issue
-            sink.issue(end, max(0, (exc.offset or end) - end), lines + 1, f"stream ends early: {exc}", "")
+        for line in stream_lines(cand):
+            lines += 1
+            end = line.offset + line.length
+            asm.feed(line)
+    except ReadProblem as exc:
+        # the lines before the problem are kept; the partial line read before it is this issue
+        sink.issue(end, max(0, (exc.offset or end) - end), lines + 1, f"stream ends early: {exc}", "")
+    finally:
         asm.close()
         sink.flush()
-        years = _decide_years(sink, cand, config, store, host)
-        src = SourceRecord(source_id, sha, cand.rel, cand.member, host, kind, cand.format_id, cand.size,
-                           cand.compression, cand.mtime, cand.rotation_date, sql_zone_name(settings.tz),
-                           settings.tz_basis)
-        stats = store.commit_source(src, years, recovered=(kind == "salvage"), lines=lines)
+        writer.close()
+    return StagedSource(source_id, sha, writer.events_path, writer.issues_path, sink.events, sink.issues, lines,
+                        sink.year_state())
+
+
+def _commit(cand: Candidate, staged: StagedSource, store: CaseStore, settings: HostSettings,
+            config: CaseConfig, host: str, result: IngestResult) -> None:
+    if staged.error is not None:
+        store.record_input(cand.rel, cand.member, None, cand.size, "unreadable", host, staged.error)
+        store.add_issue(None, cand.display, None, None, None, f"source unreadable: {staged.error}")
+        result.issues += 1
+        return
+    store.record_input(cand.rel, cand.member, staged.sha256, cand.size, "log", host, cand.detail)
+    if staged.known or store.has_source(staged.source_id):  # known before, or a copy within this run
+        staged.discard()
+        store.add_copy(staged.source_id, cand.rel, cand.member, host, cand.kind)
+        result.sources_known += 1
+        return
+    years = decide_years(staged.years, cand, config, store, host)
+    src = SourceRecord(staged.source_id, staged.sha256, cand.rel, cand.member, host, cand.kind, cand.format_id,
+                       cand.size, cand.compression, cand.mtime, cand.rotation_date, sql_zone_name(settings.tz),
+                       settings.tz_basis)
+    try:
+        stats = store.commit_source(src, years, staged, recovered=(cand.kind == "salvage"))
     except BaseException:
-        store.abort_source()
+        store.abort()
         raise
     result.sources_new += 1
     result.events += stats["events"]
     result.issues += stats["issues"]
-    result.sources.append({"path": cand.display, "host": host, "kind": kind, "format": cand.format_id,
-                           "events": stats["events"], "issues": stats["issues"], "lines": lines,
+    result.sources.append({"path": cand.display, "host": host, "kind": cand.kind, "format": cand.format_id,
+                           "events": stats["events"], "issues": stats["issues"], "lines": staged.lines,
                            "year_basis": years.basis})
+
+
+def _clear_staging(stage_dir: Path) -> None:
+    """Staged files not committed (an interrupted or failed run) are parsed again next time."""
+    if stage_dir.is_dir():
+        for p in stage_dir.glob("*.parquet"):
+            p.unlink(missing_ok=True)
 
 
 def check_case_outside(case_dir: Path, paths: list[Path]) -> None:
@@ -282,7 +315,7 @@ def check_case_outside(case_dir: Path, paths: list[Path]) -> None:
 
 def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: str | None = None,
            format_id: str | None = None, config: CaseConfig | None = None,
-           progress: Progress | None = None) -> IngestResult:
+           progress: Progress | None = None, workers: int = 1, scheduler: str | None = None) -> IngestResult:
     config = config or CaseConfig()
     for p in paths:
         if not Path(p).exists():
@@ -315,15 +348,22 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
                     store.add_issue(None, cand.display, None, None, None, f"{cand.role} input: {what}")
                     result.issues += 1
         logs.sort(key=lambda c: (YEARFUL_FIRST.get(c.format_id, 1), c.rel, c.member or ""))
+        known = frozenset(r[0] for r in store.query("SELECT source_id FROM sources"))
+        tasks = []
+        for cand in logs:
+            s = settings.setdefault(cand.host or "unknown", HostSettings())
+            ctx = ParseContext(pg_log_line_prefix=s.pg_log_line_prefix, apache_logformats=tuple(s.apache_logformats))
+            tasks.append(ParseTask(cand, ctx, store.stage_dir, known))
         total = sum(c.size for c in logs)
         done = 0
-        for cand in logs:
-            h = cand.host or "unknown"
-            if progress:
-                progress(cand.display, done)
-            _ingest_log(cand, store, settings.get(h) or settings.setdefault(h, HostSettings()), config, h,
-                        cand.kind, result)
-            done += cand.size
-        if progress:
-            progress("", total)
+        outcomes = map_ordered(parse_source, tasks, workers=workers, scheduler=scheduler)
+        try:
+            for cand, staged in zip(logs, outcomes):
+                h = cand.host or "unknown"
+                _commit(cand, staged, store, settings[h], config, h, result)
+                done += cand.size
+                if progress:
+                    progress(cand.display, done, total)
+        finally:
+            _clear_staging(store.stage_dir)
     return result

@@ -9,7 +9,6 @@ ever opened for reading.
 from __future__ import annotations
 
 import bz2
-import gzip
 import hashlib
 import io
 import lzma

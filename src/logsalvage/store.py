@@ -9,17 +9,15 @@ ingest is simply run again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from logsalvage.errors import UsageError
 from logsalvage.model import CANONICAL_FIELDS
+from logsalvage.staging import StagedSource
 
 DB_NAME = "case.duckdb"
 SCHEMA_VERSION = 1
@@ -98,20 +96,6 @@ CREATE TABLE IF NOT EXISTS issues (
 );
 """
 
-# staging: what the engine produced for one source, timestamps still in parts
-STAGE_FIELDS: list[tuple[str, pa.DataType]] = [
-    ("offset", pa.int64()), ("length", pa.int64()), ("line_no", pa.int64()), ("line_count", pa.int32()),
-    ("spans", pa.string()), ("event_type", pa.string()), ("ts_raw", pa.string()), ("ts_note", pa.string()),
-    ("y", pa.int32()), ("mo", pa.int32()), ("d", pa.int32()), ("sod_us", pa.int64()),
-    ("utc_offset_s", pa.int32()), ("year_epoch", pa.int32()), ("raw", pa.string()), ("message", pa.string()),
-] + [(name, {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64()}[typ])
-     for name, typ in CANONICAL_FIELDS.items()] + [("extra", pa.string())]
-STAGE_SCHEMA = pa.schema(STAGE_FIELDS)
-ISSUE_SCHEMA = pa.schema([("source_id", pa.string()), ("path", pa.string()), ("offset", pa.int64()),
-                          ("length", pa.int64()), ("line_no", pa.int64()), ("reason", pa.string()),
-                          ("excerpt", pa.string())])
-
-
 @dataclass(frozen=True)
 class SourceRecord:
     source_id: str
@@ -159,9 +143,7 @@ class CaseStore:
         if not read_only:
             self.con.execute(SCHEMA)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        self.stage_dir = self.case_dir / "tmp"
-        self._stage_writer: pq.ParquetWriter | None = None
-        self._stage_path: Path | None = None
+        self.stage_dir = self.case_dir / "staging"
 
     def close(self) -> None:
         self.con.close()
@@ -195,38 +177,10 @@ class CaseStore:
                          [source_id, path, offset, length, line_no, reason, excerpt])
 
     # -- staging ------------------------------------------------------------------------------
-    def begin_source(self, source_id: str) -> None:
-        """Start staging a source: batches go to a Parquet file in the case (bounded memory)."""
-        self.stage_dir.mkdir(parents=True, exist_ok=True)
-        self._stage_path = self.stage_dir / f"stage-{source_id}.parquet"
-        self._stage_writer = pq.ParquetWriter(self._stage_path, STAGE_SCHEMA, compression="none")
-        # issues of a source whose ingest was interrupted before its commit
-        self.con.execute("DELETE FROM issues WHERE source_id IN (SELECT DISTINCT source_id FROM issues "
-                         "EXCEPT SELECT source_id FROM sources)")
-
-    def stage_rows(self, columns: dict[str, list]) -> None:
-        self._stage_writer.write_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
-
-    def _close_stage(self) -> Path | None:
-        if self._stage_writer is not None:
-            self._stage_writer.close()
-            self._stage_writer = None
-        return self._stage_path
-
-    def stage_issues(self, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        cols = list(zip(*rows))
-        table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(cols, ISSUE_SCHEMA)],
-                                     schema=ISSUE_SCHEMA)
-        self.con.register("issue_batch", table)
-        self.con.execute("INSERT INTO issues SELECT * FROM issue_batch")
-        self.con.unregister("issue_batch")
-
-    def commit_source(self, src: SourceRecord, years: YearDecision, *, recovered: bool, lines: int) -> dict:
-        """Turn the staged rows into events and register the source, atomically."""
-        staged = self._close_stage()
+    def commit_source(self, src: SourceRecord, years: YearDecision, staged: StagedSource, *, recovered: bool) -> dict:
+        """Turn a staged source into events and issues and register it, in one transaction."""
         self.con.execute("BEGIN TRANSACTION")
+        self.con.execute(f"INSERT INTO issues SELECT * FROM read_parquet('{_sql_str(staged.issues_path)}')")
         canon = ", ".join(f'"{c}"' for c in CANONICAL_FIELDS)
         base = years.base_year if years.base_year is not None else 1970
         # local -> UTC through the offset of each distinct local hour (one ICU lookup per hour, not
@@ -237,7 +191,7 @@ class CaseStore:
                            WHEN mo = 2 AND d = 29 AND NOT (yr % 4 = 0 AND (yr % 100 <> 0 OR yr % 400 = 0)) THEN NULL
                            ELSE make_timestamp(yr, mo, d, 0, 0, 0) + to_microseconds(sod_us) END AS ts_local
             FROM (SELECT *, COALESCE(y, {int(base)} - ({int(years.last_epoch)} - year_epoch)) AS yr
-                  FROM read_parquet('{_sql_str(staged)}'))
+                  FROM read_parquet('{_sql_str(staged.events_path)}'))
             """)
         self.con.execute("""
             CREATE OR REPLACE TEMP TABLE hour_offsets AS
@@ -274,20 +228,17 @@ class CaseStore:
         self.con.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [src.source_id, src.sha256, src.path, src.member, src.host, src.kind, src.format_id, src.size,
-             src.compression, src.mtime, src.rotation_date, src.tz, src.tz_basis, years.basis, lines, stats[0],
+             src.compression, src.mtime, src.rotation_date, src.tz, src.tz_basis, years.basis, staged.lines, stats[0],
              n_issues, stats[1], stats[2]])
         self.con.execute("COMMIT")
-        staged.unlink()
+        staged.discard()
         return {"events": stats[0], "issues": n_issues, "first": stats[1], "last": stats[2]}
 
-    def abort_source(self) -> None:
+    def abort(self) -> None:
         try:
             self.con.execute("ROLLBACK")
         except duckdb.Error:
-            pass  # no transaction was open: only the staged file exists
-        staged = self._close_stage()
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+            pass  # no transaction was open
 
     # -- queries ------------------------------------------------------------------------------
     def host_dated_span(self, host: str) -> tuple | None:
@@ -314,6 +265,3 @@ class CaseStore:
 def _sql_str(value) -> str:
     return str(value).replace("'", "''")
 
-
-def extra_json(values: dict) -> str | None:
-    return json.dumps(values, ensure_ascii=False, sort_keys=True, default=str) if values else None
