@@ -85,8 +85,9 @@ class _StageSink:
         if len(self.rows) >= BATCH:
             self.flush()
 
-    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str) -> None:
-        self.issue_rows.append((self.source_id, self.path, offset, length, line_no, reason, excerpt))
+    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str,
+              event_offset: int | None = None) -> None:
+        self.issue_rows.append((self.source_id, self.path, offset, length, line_no, reason, excerpt, event_offset))
         self.issues += 1
         if len(self.issue_rows) >= BATCH:
             self.flush()

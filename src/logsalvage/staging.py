@@ -26,7 +26,7 @@ STAGE_SCHEMA = pa.schema(
     + [("extra", pa.string())])
 ISSUE_SCHEMA = pa.schema([("source_id", pa.string()), ("path", pa.string()), ("offset", pa.int64()),
                           ("length", pa.int64()), ("line_no", pa.int64()), ("reason", pa.string()),
-                          ("excerpt", pa.string())])
+                          ("excerpt", pa.string()), ("event_offset", pa.int64())])
 
 
 @dataclass

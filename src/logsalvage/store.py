@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS issues (
   length BIGINT,
   line_no BIGINT,
   reason VARCHAR NOT NULL,
-  excerpt VARCHAR
+  excerpt VARCHAR,
+  event_id VARCHAR  -- set when the problem is inside an event (e.g. invalid UTF-8 it keeps escaped)
 );
 """
 
@@ -173,14 +174,15 @@ class CaseStore:
 
     def add_issue(self, source_id: str | None, path: str | None, offset: int | None, length: int | None,
                   line_no: int | None, reason: str, excerpt: str = "") -> None:
-        self.con.execute("INSERT INTO issues VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self.con.execute("INSERT INTO issues VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                          [source_id, path, offset, length, line_no, reason, excerpt])
 
     # -- staging ------------------------------------------------------------------------------
     def commit_source(self, src: SourceRecord, years: YearDecision, staged: StagedSource, *, recovered: bool) -> dict:
         """Turn a staged source into events and issues and register it, in one transaction."""
         self.con.execute("BEGIN TRANSACTION")
-        self.con.execute(f"INSERT INTO issues SELECT * FROM read_parquet('{_sql_str(staged.issues_path)}')")
+        self.con.execute(f"""INSERT INTO issues SELECT source_id, path, "offset", length, line_no, reason, excerpt,
+                                 source_id || ':' || event_offset FROM read_parquet('{_sql_str(staged.issues_path)}')""")
         canon = ", ".join(f'"{c}"' for c in CANONICAL_FIELDS)
         base = years.base_year if years.base_year is not None else 1970
         # local -> UTC through the offset of each distinct local hour (one ICU lookup per hour, not

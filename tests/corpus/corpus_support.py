@@ -135,8 +135,9 @@ def parse(format_id: str, data: bytes, **context) -> Result:
         def event(self, rec: dict) -> None:
             events.append(rec)
 
-        def issue(self, offset, length, line_no, reason, excerpt) -> None:
-            issues.append((offset, length, line_no, reason, excerpt))
+        def issue(self, offset, length, line_no, reason, excerpt, event_offset=None) -> None:
+            if event_offset is None:  # a problem inside an event (invalid UTF-8) is not an unparsed range
+                issues.append((offset, length, line_no, reason, excerpt))
 
     asm = Assembler(shipped_formats()[format_id], ParseContext(**context), Collect())
     for line in iter_lines(io.BytesIO(data)):

@@ -48,7 +48,8 @@ def _accounted(con, source_path: str) -> tuple[int, int]:
     ev = con.execute("SELECT coalesce(sum(length), 0) FROM events WHERE source_id = ? AND spans IS NULL", [sid]).fetchone()[0]
     spans = con.execute("SELECT spans FROM events WHERE source_id = ? AND spans IS NOT NULL", [sid]).fetchall()
     ev += sum(int(part.split("+")[1]) for (s,) in spans for part in s.split(","))
-    iss = con.execute("SELECT coalesce(sum(length), 0) FROM issues WHERE source_id = ?", [sid]).fetchone()[0]
+    iss = con.execute("SELECT coalesce(sum(length), 0) FROM issues WHERE source_id = ? AND event_id IS NULL",
+                      [sid]).fetchone()[0]
     return ev + iss, size
 
 
@@ -67,8 +68,10 @@ def test_every_byte_is_an_event_or_an_issue(tmp_path):
     assert reasons["binary data"] == 1
     assert reasons["empty line"] == 1
     assert reasons["no pattern of format syslog matched"] == 1
-    bad = con.execute("SELECT raw, extra FROM events WHERE raw LIKE '%bad%'").fetchone()
-    assert "\\xff\\xfe" in bad[0] and "invalid-utf8" in bad[1]
+    bad = con.execute("SELECT event_id, raw, extra FROM events WHERE raw LIKE '%bad%'").fetchone()
+    assert "\\xff\\xfe" in bad[1] and "invalid-utf8" in bad[2]
+    flagged = con.execute("SELECT event_id, reason FROM issues WHERE reason LIKE 'invalid UTF-8%'").fetchall()
+    assert [f[0] for f in flagged].count(bad[0]) == 1
     last = con.execute("SELECT extra FROM events WHERE raw LIKE '%no newline'").fetchone()[0]
     assert '"line_end": "missing"' in last
 

@@ -10,6 +10,8 @@ chunk is sent as ``[seq-chunk] text``. rsyslog then escapes control characters o
 
 from __future__ import annotations
 
+import re
+
 PG_SYSLOG_LIMIT = 900
 _SPACE = b" \t\n\r\x0b\x0c"
 
@@ -50,11 +52,14 @@ def chunks(message: bytes) -> list[bytes]:
     return out
 
 
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+
+
 def rsyslog_escape(text: bytes) -> bytes:
     """rsyslog's default escaping of control characters received in a message (#ooo)."""
-    if b"\t" not in text and not any(c < 0x20 for c in text):
+    if _CONTROL.search(text) is None:
         return text
-    return bytes(b"".join(b"#%03o" % c if c < 0x20 else bytes((c,)) for c in text))
+    return _CONTROL.sub(lambda m: b"#%03o" % m.group()[0], text)
 
 
 def message(prefix: str, parts: list[tuple[str, str]]) -> bytes:

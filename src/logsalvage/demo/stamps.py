@@ -96,3 +96,18 @@ class SyslogStamper:
             self._day = day
             self._prefix = syslog(t)[:7]
         return self._prefix + self._HMS[sod]
+
+
+class IsoStamper:
+    """Fast ``iso`` for many times: a per-day date prefix plus the HH:MM:SS table."""
+
+    def __init__(self) -> None:
+        self._day = None
+        self._prefix = ""
+
+    def __call__(self, t: int) -> str:
+        day, sod = divmod(t + JST_OFFSET, DAY)
+        if day != self._day:
+            self._day = day
+            self._prefix = iso(t)[:11]
+        return self._prefix + SyslogStamper._HMS[sod] + "+09:00"

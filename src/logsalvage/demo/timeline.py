@@ -62,7 +62,7 @@ HEARTBEAT_PERIOD = 30
 APP_RECORDS_PER_DAY = 4380
 SYSTEM_RECORDS_PER_DAY = 14 * 24
 # bytes per db01 record including chunk lines, measured on generated data (for image sizing)
-BYTES_PER_DB_RECORD = 205
+BYTES_PER_DB_RECORD = 240
 
 FULL_COUNTS = {
     "probes": 18900, "webshell": 1409, "downloads": 140, "curl_errors": 12, "perl_errors": 8,
@@ -290,7 +290,7 @@ def make_plan(*, days: int | None = None, image_mb: int | None = None, seed: int
     expected_bytes = expected_records * BYTES_PER_DB_RECORD
     min_mb = image_min_mb(expected_bytes)
     if image_mb is None:
-        image_mb = FULL_IMAGE_MB if full else max(64, 64 * math.ceil(min_mb * 1.5 / 64))
+        image_mb = FULL_IMAGE_MB if full else max(64, 64 * math.ceil(min_mb * 1.25 / 64))
     if not isinstance(image_mb, int) or isinstance(image_mb, bool):
         raise UsageError(f"image_mb must be an integer, not {image_mb!r}")
     if image_mb < min_mb:
@@ -312,7 +312,8 @@ def make_plan(*, days: int | None = None, image_mb: int | None = None, seed: int
 def image_min_mb(planted_bytes: int) -> int:
     """Smallest image (MiB) that holds the planted blocks with room to scatter them.
 
-    Planted data plus old duplicate copies (~10 %), a guard block between extents, the XFS
-    headers and internal log, and 30 % slack so random placement still finds free runs.
+    Planted data plus old duplicate copies (~10 %), a guard block between extents and some
+    slack (~10 %), plus the XFS headers and the internal log. Near this size extents that find
+    no free run are split further, as a nearly full file system does.
     """
-    return max(16, math.ceil(planted_bytes * 1.15 * 1.3 / 2**20) + 12)
+    return max(16, math.ceil(planted_bytes * 1.2 / 2**20) + 16)

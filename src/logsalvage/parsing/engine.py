@@ -79,7 +79,9 @@ def join_pg_chunks(texts: list[str], prefixed: re.Pattern[str]) -> str:
 class Sink(Protocol):
     def event(self, rec: dict) -> None: ...
 
-    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str) -> None: ...
+    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str,
+              event_offset: int | None = None) -> None:
+        """A byte range that is not an event, or (``event_offset`` given) a problem inside the event there."""
 
 
 @dataclass
@@ -397,8 +399,7 @@ class Assembler:
             self.undated = []
 
     # -- records --------------------------------------------------------------------------------
-    @staticmethod
-    def _provenance(rec: dict, line: Line, text: str, valid: bool) -> None:
+    def _provenance(self, rec: dict, line: Line, text: str, valid: bool) -> None:
         rec["_offset"] = line.offset
         rec["_length"] = line.length
         rec["_line_no"] = line.line_no
@@ -407,6 +408,9 @@ class Assembler:
         rec["raw"] = text
         if not valid:
             rec["encoding"] = "invalid-utf8 (backslash-escaped)"
+            self.sink.issue(line.offset, line.length, line.line_no,
+                            "invalid UTF-8: the event keeps the bytes as \\xNN escapes", excerpt(text),
+                            event_offset=line.offset)
         if line.no_newline:
             rec["line_end"] = "missing"
 
@@ -674,8 +678,9 @@ def parse_text(spec: FormatSpec, text: str, ctx: ParseContext | None = None) -> 
         def event(self, rec: dict) -> None:
             events.append(rec)
 
-        def issue(self, offset, length, line_no, reason, excerpt_):
-            issues.append((offset, length, line_no, reason, excerpt_))
+        def issue(self, offset, length, line_no, reason, excerpt_, event_offset=None):
+            if event_offset is None:  # only ranges that did not become events
+                issues.append((offset, length, line_no, reason, excerpt_))
 
     asm = Assembler(spec, ctx or ParseContext(), _Collect())
     for line in iter_lines(io.BytesIO(text.encode("utf-8"))):
