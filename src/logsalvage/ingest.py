@@ -334,12 +334,11 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
             result.inputs[cand.role] = result.inputs.get(cand.role, 0) + 1
             if cand.role == "log":
                 logs.append(cand)
-            elif cand.role in ("image", "unknown", "unreadable", "archive"):
+            elif cand.role in ("image", "unknown", "unreadable", "archive", "inventory", "listing"):
                 what = {"image": "raw image: not parsed line by line (carve it)",
-                        "archive": "archive: read member by member",
-                        "unknown": cand.detail, "unreadable": cand.detail}[cand.role]
+                        "archive": "archive: read member by member"}.get(cand.role, cand.detail)
                 sha = None
-                if cand.role in ("unknown", "archive", "image") and cand.member is None:
+                if cand.role != "unreadable":
                     try:
                         sha = sha256_of(cand)
                     except OSError:

@@ -315,10 +315,32 @@ def _classify(cand: Candidate, specs: list[FormatSpec]) -> Candidate:
         return replace(cand, role="config", config_kind="localtime")
     if compression is None and (head.startswith(b"XFSB") or head.startswith(b"EVF\x09\x0d\x0a\xff\x00")):
         return replace(cand, role="image", kind="salvage")
+    other = _non_log_evidence(head)
+    if other:
+        return replace(cand, role=other[0], detail=other[1])
     fmt, ratio = detect_format(head, specs)
     if fmt:
         return replace(cand, role="log", format_id=fmt, detail=f"{ratio:.0%} of the first lines look like {fmt}")
     return replace(cand, role="unknown", detail="content not recognised as a supported log format")
+
+
+_CHECKSUM_LINE = re.compile(rb"^[0-9a-f]{32,128} [ *]\S")
+_LS_LINE = re.compile(rb"^(?:total \d+|[-dlcbps][rwxsStT-]{9}[.+@]? +\d+ )")
+_BODYFILE_LINE = re.compile(rb"^\d*\|[^|]*\|\d+(?:-\d+)*\|[-drwxlcbps/]{10,}\|")
+
+
+def _non_log_evidence(head: bytes) -> tuple[str, str] | None:
+    """File-system evidence that is not a log: checksum inventories, ls listings, bodyfiles."""
+    lines = [ln for ln in head.split(b"\n")[:50] if ln.strip() and not ln.startswith(b"#")]
+    if not lines:
+        return None
+    for role, rx, what in (("inventory", _CHECKSUM_LINE, "checksum inventory (sha256sum/md5sum output)"),
+                           ("listing", _LS_LINE, "file listing (ls -l output)"),
+                           ("listing", _BODYFILE_LINE, "bodyfile (TSK/mactime)")):
+        hits = sum(1 for ln in lines if rx.match(ln) or (role == "listing" and ln.endswith(b":")))
+        if hits / len(lines) >= 0.8:
+            return role, what
+    return None
 
 
 def _archive_members(cand: Candidate) -> Iterator[tuple[str, int, datetime | None]] | str:

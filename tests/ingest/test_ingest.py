@@ -223,3 +223,19 @@ def test_content_not_name_decides_the_format(tmp_path):
     ingest([ev], case)
     got = dict(_con(case).execute("SELECT path, format_id FROM sources").fetchall())
     assert got == {"web01/var/log/messages": "apache-access", "web01/var/log/access_log": "vsftpd"}
+
+
+def test_listings_and_inventories_are_recognised_evidence(tmp_path):
+    ev = _tree(tmp_path)
+    (ev / "db01/fs").mkdir()
+    (ev / "db01/fs/ls.txt").write_text(
+        "# ls -la --time-style=full-iso /tmp/.x\ntotal 8\n"
+        "drwxrwxrwt. 2 nobody nobody 4096 2017-12-25 15:29:01.418964437 +0900 .\n"
+        "-rwxr-xr-x. 1 nobody nobody 1234 2017-12-25 15:29:01.418964437 +0900 upd\n")
+    (ev / "db01/fs/inventory.sha256").write_text("ab" * 32 + "  /var/www/html/index.php\n")
+    case = tmp_path / "case"
+    ingest([ev], case)
+    con = _con(case)
+    roles = dict(con.execute("SELECT path, role FROM inputs WHERE path LIKE 'db01/fs/%'").fetchall())
+    assert roles == {"db01/fs/ls.txt": "listing", "db01/fs/inventory.sha256": "inventory"}
+    assert con.execute("SELECT count(*) FROM issues WHERE path LIKE 'db01/fs/%'").fetchone()[0] == 0
