@@ -1,9 +1,10 @@
 """Ingest throughput and peak memory against the incident's own pipeline, in one run.
 
-    python benchmarks/ingest_vs_baseline.py [LOGFILE ...] [--lines N] [--json]
+    python benchmarks/ingest_vs_baseline.py [LOGFILE ...] [--from-demo DIR] [--lines N] [--workers N] [--json]
 
-Without LOGFILE it synthesises N PostgreSQL-through-syslog lines in the incident's format
-(heartbeat + application statements). It then times, on the same bytes:
+The input is the given log files, or the database server's messages files of a demo evidence set
+(``--from-demo``: live files and backup-archive members, as separate files), or N synthesised
+PostgreSQL-through-syslog lines in the incident's format. It then times, on the same bytes:
 
   * ``logsalvage ingest`` into a fresh case (lines/s, peak RSS of the process);
   * the investigators' ``LC_ALL=C sort -s -k1,1M -k2,2n -k3,3 | perl timestamp_uniq.pl``
@@ -43,17 +44,44 @@ def synthesise(path: Path, n: int) -> None:
                          f"LOG:  duration: 3120.512 ms  statement: SELECT * FROM reservations WHERE voyage_id = {i}\n")
 
 
-def ingest_once(log: Path, work: Path) -> tuple[float, int]:
+def ingest_once(log: Path, work: Path, workers: int = 1) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB, the largest of the main process and its workers)."""
     case = work / f"case-{log.stem}"
     shutil.rmtree(case, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     # a fresh interpreter per run so peak RSS is this run's own
     code = ("import resource,sys,time;from pathlib import Path;from logsalvage.ingest import ingest;"
-            "t=time.perf_counter();ingest([Path(sys.argv[1])],Path(sys.argv[2]),host='db01');"
-            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-    out = subprocess.run([sys.executable, "-c", code, str(log), str(case)], check=True, env=env,
+            "t=time.perf_counter();ingest([Path(sys.argv[1])],Path(sys.argv[2]),host='db01',workers=int(sys.argv[3]));"
+            "print(time.perf_counter()-t, max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
+    out = subprocess.run([sys.executable, "-c", code, str(log), str(case), str(workers)], check=True, env=env,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), int(out[1])
+
+
+def demo_db_files(demo: Path, dest: Path) -> list[Path]:
+    """db01's messages files of a demo evidence set as plain files (archive members included)."""
+    import gzip
+    import tarfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    ev = demo / "evidence" / "db01"
+    for p in sorted((ev / "var" / "log").glob("messages*")):
+        target = dest / p.name.removesuffix(".gz")
+        opener = gzip.open if p.suffix == ".gz" else open
+        with opener(p, "rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        out.append(target)
+    for archive in sorted((ev / "backup").glob("*.tar.gz")):
+        with tarfile.open(archive) as tf:
+            for m in tf.getmembers():
+                if m.isreg():
+                    target = dest / Path(m.name).name
+                    with tf.extractfile(m) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    out.append(target)
+    return sorted(out)
 
 
 def baseline_once(log: Path, work: Path) -> float:
@@ -74,14 +102,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("logs", nargs="*", type=Path)
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--from-demo", type=Path, metavar="DIR")
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="logsalvage-bench-"))
     try:
         full = work / "db.log"
-        if args.logs:
+        files = demo_db_files(args.from_demo, work / "db") if args.from_demo else args.logs
+        if files:
             with open(full, "wb") as out:
-                for p in args.logs:
+                for p in files:
                     with open(p, "rb") as fh:
                         shutil.copyfileobj(fh, out)
         else:
@@ -99,13 +130,14 @@ def main() -> int:
                 with open(full, "rb") as fh:
                     shutil.copyfileobj(fh, d)
         base_s = baseline_once(full, work)
-        ours_s, ours_rss = ingest_once(full, work)
+        ours_s, ours_rss = ingest_once(work / "db" if args.from_demo else full, work, args.workers)
         _, rss_half = ingest_once(half, work)
         _, rss_double = ingest_once(double, work)
         result = {
             "lines": n,
             "bytes": full.stat().st_size,
-            "logsalvage_ingest": {"seconds": round(ours_s, 2), "lines_per_s": round(n / ours_s),
+            "logsalvage_ingest": {"workers": args.workers, "seconds": round(ours_s, 2),
+                                  "lines_per_s": round(n / ours_s),
                                   "peak_rss_mib": round(ours_rss / 1024)},
             "baseline_sort_timestamp_uniq": {"seconds": round(base_s, 2), "lines_per_s": round(n / base_s)},
             "speed_ratio_ours_over_baseline": round(base_s / ours_s, 3),

@@ -27,7 +27,8 @@ from logsalvage.parsing.years import Anchor, RolloverTracker, fit_leap_days, res
 from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha256_of, stream_lines
 from logsalvage.cluster import map_ordered
 from logsalvage.staging import STAGE_SCHEMA, StagedSource, StageWriter, YearState
-from logsalvage.store import CaseStore, SourceRecord, YearDecision
+from logsalvage.model import Source
+from logsalvage.store import CaseStore, YearDecision
 from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif
 
 BATCH = 10_000
@@ -282,9 +283,9 @@ def _commit(cand: Candidate, staged: StagedSource, store: CaseStore, settings: H
         result.sources_known += 1
         return
     years = decide_years(staged.years, cand, config, store, host)
-    src = SourceRecord(staged.source_id, staged.sha256, cand.rel, cand.member, host, cand.kind, cand.format_id,
-                       cand.size, cand.compression, cand.mtime, cand.rotation_date, sql_zone_name(settings.tz),
-                       settings.tz_basis)
+    src = Source(staged.source_id, staged.sha256, cand.rel, cand.member, host, cand.kind, cand.format_id,
+                 cand.size, cand.compression, cand.mtime, cand.rotation_date, sql_zone_name(settings.tz),
+                 settings.tz_basis)
     try:
         stats = store.commit_source(src, years, staged, recovered=(cand.kind == "salvage"))
     except BaseException:

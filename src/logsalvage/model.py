@@ -1,12 +1,12 @@
-"""The evidence model: sources, events, issues. Plain values shared by every layer.
+"""The evidence model shared by every layer: event fields and sources.
 
-Events travel in bulk as columns (see ``EVENT_COLUMNS``); the dataclasses here describe single
-values for code that handles a few at a time (reports, tests, findings).
+Events and issues travel in bulk as columns (``staging.STAGE_SCHEMA``, the case tables in
+``store``); their canonical fields are defined here once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 KINDS = ("live", "backup", "salvage")
@@ -58,55 +58,20 @@ FLOAT_FIELDS = frozenset(k for k, v in CANONICAL_FIELDS.items() if v == "DOUBLE"
 class Source:
     """One piece of evidence: a file, an archive member or a byte range of an image."""
 
-    source_id: str
+    source_id: str  # first 16 hex digits of the sha256
     sha256: str
-    path: str
-    member: str | None
+    path: str  # relative to the evidence root
+    member: str | None  # archive member, when the source is one
     host: str
-    kind: str
+    kind: str  # one of KINDS
     format_id: str
     size: int
+    compression: str | None = None
     mtime: datetime | None = None
     rotation_date: date | None = None
     tz: str = "UTC"
     tz_basis: str = "default"
-    year_basis: str | None = None
 
     @property
     def display(self) -> str:
         return f"{self.path}!{self.member}" if self.member else self.path
-
-
-@dataclass(frozen=True)
-class Issue:
-    """A byte range that did not become an event, and why."""
-
-    source_id: str
-    offset: int
-    length: int
-    line_no: int
-    reason: str
-    excerpt: str = ""
-
-
-@dataclass(frozen=True)
-class Provenance:
-    source_id: str
-    offset: int
-    length: int
-    line_no: int
-    recovered: bool = False
-    year_basis: str | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    ts_utc: datetime | None
-    ts_raw: str
-    host: str
-    format_id: str
-    event_type: str
-    message: str
-    provenance: Provenance
-    fields: dict = field(default_factory=dict)

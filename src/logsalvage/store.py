@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 import duckdb
 
 from logsalvage.errors import UsageError
-from logsalvage.model import CANONICAL_FIELDS
+from logsalvage.model import CANONICAL_FIELDS, Source
 from logsalvage.staging import StagedSource
 
 DB_NAME = "case.duckdb"
@@ -98,23 +98,6 @@ CREATE TABLE IF NOT EXISTS issues (
 """
 
 @dataclass(frozen=True)
-class SourceRecord:
-    source_id: str
-    sha256: str
-    path: str
-    member: str | None
-    host: str
-    kind: str
-    format_id: str
-    size: int
-    compression: str | None
-    mtime: object
-    rotation_date: object
-    tz: str
-    tz_basis: str
-
-
-@dataclass(frozen=True)
 class YearDecision:
     base_year: int | None  # year of the last year-epoch; None when every record has its own year
     last_epoch: int
@@ -178,7 +161,7 @@ class CaseStore:
                          [source_id, path, offset, length, line_no, reason, excerpt])
 
     # -- staging ------------------------------------------------------------------------------
-    def commit_source(self, src: SourceRecord, years: YearDecision, staged: StagedSource, *, recovered: bool) -> dict:
+    def commit_source(self, src: Source, years: YearDecision, staged: StagedSource, *, recovered: bool) -> dict:
         """Turn a staged source into events and issues and register it, in one transaction."""
         self.con.execute("BEGIN TRANSACTION")
         self.con.execute(f"""INSERT INTO issues SELECT source_id, path, "offset", length, line_no, reason, excerpt,

@@ -22,6 +22,11 @@ from pathlib import Path
 
 import pytest
 
+# the demo generator's model of PostgreSQL's cutting and rsyslog's escaping, checked here against
+# what the real daemons write
+from logsalvage.demo.pgsyslog import PG_SYSLOG_LIMIT, rsyslog_escape
+from logsalvage.demo.pgsyslog import chunks as pg_syslog_chunks
+
 pytestmark = [pytest.mark.daemon, pytest.mark.slow]
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -33,47 +38,6 @@ TRADITIONAL = re.compile(
 PG_CHUNK = re.compile(r"^\[(?P<seq>\d+)-(?P<chunk>\d+)\] (?P<text>.*)$", re.DOTALL)
 
 # --- a model of what PostgreSQL and rsyslog do to a message -----------------------------------
-
-PG_SYSLOG_LIMIT = 900  # src/backend/utils/error/elog.c
-
-
-def pg_syslog_chunks(message: bytes, limit: int = PG_SYSLOG_LIMIT) -> list[bytes]:
-    """The pieces ``write_syslog()`` (elog.c, PostgreSQL 9.x-16) sends for one message.
-
-    Each piece becomes its own syslog record ``[seq-n] piece``. A newline ends a piece and is
-    dropped (so are empty lines; PostgreSQL has already put a tab after every newline inside a
-    message or statement, so only the newlines between parts are bare). A line longer than
-    ``limit`` bytes is cut at a UTF-8 character boundary, then back at the last whitespace if
-    the cut fell inside a word; the whitespace starts the next piece. With no whitespace (other
-    than at the piece's first byte) the cut stays where it is.
-    """
-    pieces: list[bytes] = []
-    line = message
-    while line:
-        if line[:1] == b"\n":
-            line = line[1:]
-            continue
-        nl = line.find(b"\n")
-        buflen = min(nl if nl >= 0 else len(line), limit)
-        while 0 < buflen < len(line) and line[buflen] & 0xC0 == 0x80:  # pg_mbcliplen for UTF-8
-            buflen -= 1
-        if buflen <= 0:
-            break
-        if buflen < len(line) and not line[buflen:buflen + 1].isspace():
-            i = buflen - 1
-            while i > 0 and not line[i:i + 1].isspace():
-                i -= 1
-            if i > 0:
-                buflen = i
-        pieces.append(line[:buflen])
-        line = line[buflen:]
-    return pieces
-
-
-def rsyslog_escape(data: bytes) -> bytes:
-    """rsyslog's default ``$EscapeControlCharactersOnReceive on``: a control byte becomes ``#ooo``."""
-    return re.sub(rb"[\x00-\x1f\x7f]", lambda m: b"#%03o" % m[0][0], data)
-
 
 def pg_with_tabs(text: str) -> str:
     """``append_with_tabs()``: PostgreSQL puts a tab after every newline of a message or statement."""

@@ -52,7 +52,7 @@ def chunks(message: bytes) -> list[bytes]:
     return out
 
 
-_CONTROL = re.compile(rb"[\x00-\x1f]")
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
 def rsyslog_escape(text: bytes) -> bytes:
