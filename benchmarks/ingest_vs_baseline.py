@@ -55,7 +55,7 @@ def ingest_once(log: Path, work: Path, workers: int = 1) -> tuple[float, int]:
             "print(time.perf_counter()-t, max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
     out = subprocess.run([sys.executable, "-c", code, str(log), str(case), str(workers)], check=True, env=env,
-                         capture_output=True, text=True).stdout.split()
+                         capture_output=True, text=True).stdout.splitlines()[-1].split()
     return float(out[0]), int(out[1])
 
 

@@ -123,6 +123,8 @@ class CaseStore:
         # bounded memory whatever the evidence size; DuckDB spills to disk past this
         self.con.execute("SET memory_limit = '1GB'")
         self.con.execute("SET preserve_insertion_order = false")
+        # DuckDB's own progress bar writes to stdout, which belongs to --json output
+        self.con.execute("SET enable_progress_bar = false")
         self.con.execute(f"SET temp_directory = '{(self.case_dir / 'tmp').as_posix()}'" if not read_only else "SELECT 1")
         if not read_only:
             self.con.execute(SCHEMA)
