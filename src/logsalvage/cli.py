@@ -50,8 +50,12 @@ def cmd_demo(args) -> int:
     from logsalvage.demo import generate
 
     out = Path(args.dir)
-    truth = generate(out, days=args.days, image_mb=args.image_mb, seed=args.seed, full=args.full,
-                     progress=lambda msg: print(msg, file=sys.stderr))
+    truth = _existing_demo(out, args)
+    if truth is not None:
+        print(f"demo evidence for seed {args.seed} already in {out / 'evidence'}: kept as it is", file=sys.stderr)
+    else:
+        truth = generate(out, days=args.days, image_mb=args.image_mb, seed=args.seed, full=args.full,
+                         progress=lambda msg: print(msg, file=sys.stderr))
     info = {"evidence": str(out / "evidence"), "truth": str(out / "truth.json"),
             "files": len(truth.get("files", {})), "scale": truth.get("scale")}
     if args.json:
@@ -59,6 +63,18 @@ def cmd_demo(args) -> int:
     else:
         print(f"demo evidence written to {info['evidence']} ({info['files']} files, truth in {info['truth']})")
     return EXIT_OK
+
+
+def _existing_demo(out: Path, args) -> dict | None:
+    """The truth of a demo already generated in ``out`` with the same arguments, so reruns are cheap."""
+    try:
+        truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = (truth.get("seed") == args.seed and truth.get("scale") == ("full" if args.full else "default")
+            and (args.days is None or truth.get("days") == args.days)
+            and (args.image_mb is None or truth.get("image", {}).get("size") == args.image_mb << 20))
+    return truth if same else None
 
 
 def cmd_ingest(args) -> int:

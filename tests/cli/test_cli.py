@@ -92,3 +92,17 @@ def test_formats_lists_shipped_definitions():
     ids = {f["id"] for f in json.loads(r.stdout)}
     assert {"syslog", "apache-access", "apache-error", "vsftpd", "xferlog", "postgresql-stderr",
             "postgresql-csvlog"} <= ids
+
+
+@pytest.mark.slow
+def test_demo_rerun_keeps_the_evidence_and_other_seed_is_refused(tmp_path):
+    out = tmp_path / "demo"
+    first = run("demo", str(out), "--days", "40", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["evidence"].endswith("evidence")
+    digest = (out / "truth.json").read_bytes()
+    again = run("demo", str(out), "--days", "40")
+    assert again.returncode == 0 and "kept as it is" in again.stderr
+    assert (out / "truth.json").read_bytes() == digest
+    other = run("demo", str(out), "--days", "40", "--seed", "9")
+    assert other.returncode == 2 and "not empty" in other.stderr and "Traceback" not in other.stderr
