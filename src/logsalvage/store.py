@@ -121,7 +121,7 @@ class CaseStore:
         except duckdb.Error as exc:
             raise UsageError(f"{self.path} is not a usable case database: {exc}") from None
         # bounded memory whatever the evidence size; DuckDB spills to disk past this
-        self.con.execute("SET memory_limit = '1GB'")
+        self.con.execute("SET memory_limit = '512MB'")
         self.con.execute("SET preserve_insertion_order = false")
         # DuckDB's own progress bar writes to stdout, which belongs to --json output
         self.con.execute("SET enable_progress_bar = false")
