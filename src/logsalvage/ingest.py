@@ -23,7 +23,7 @@ from logsalvage.parsing.apache_logformat import read_httpd_conf
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
-from logsalvage.parsing.years import Anchor, RolloverTracker, fit_leap_days, resolve_base_year
+from logsalvage.parsing.years import Anchor, RolloverTracker, fit_leap_days, resolve_base_year, year_not_after
 from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha256_of, stream_lines
 from logsalvage.cluster import map_ordered
 from logsalvage.staging import STAGE_SCHEMA, StagedSource, StageWriter, YearState
@@ -70,8 +70,13 @@ class IngestResult:
 class _StageSink:
     """Receives records from the assembler and stages them in batches, deciding year epochs."""
 
-    def __init__(self, writer: StageWriter, source_id: str, path: str):
+    def __init__(self, writer: StageWriter, source_id: str, path: str, anchor: Anchor | None = None):
+        """``anchor``: records have no file order (carved from an image): each year-less record gets
+        the latest year that does not put it after the anchor, instead of roll-over tracking."""
         self.writer = writer
+        self.anchor = anchor
+        self.anchor_note = (f"year inferred: latest date not after {anchor.latest} ({anchor.basis})"
+                            if anchor else None)
         self.source_id = source_id
         self.path = path
         self.rows: list[dict] = []
@@ -136,7 +141,10 @@ class _StageSink:
             if st is not None:
                 y, mo, d, sod, off = st
                 cols["y"][i], cols["mo"][i], cols["d"][i], cols["sod_us"][i], cols["utc_offset_s"][i] = y, mo, d, sod, off
-                if y is None:
+                if y is None and self.anchor is not None:
+                    cols["y"][i] = year_not_after(mo, d, self.anchor)
+                    cols["ts_note"][i] = rec.get("_ts_note") or self.anchor_note
+                elif y is None:
                     epoch = tracker.feed(mo, d)
                     cols["year_epoch"][i] = epoch
                     self.years.yearless += 1

@@ -404,7 +404,7 @@ class Assembler:
         rec["_length"] = line.length
         rec["_line_no"] = line.line_no
         rec["_line_count"] = 1
-        rec["_spans"] = None
+        rec["_spans"] = list(line.spans) if line.spans else None
         rec["raw"] = text
         if not valid:
             rec["encoding"] = "invalid-utf8 (backslash-escaped)"

@@ -21,6 +21,7 @@ class Line:
     length: int  # bytes including the line end
     too_long: bool = False
     no_newline: bool = False  # last line of the stream, not terminated
+    spans: tuple[tuple[int, int], ...] | None = None  # (offset, length) pieces of a record rejoined from several places
 
 
 def iter_lines(stream: BinaryIO, *, chunk_size: int = CHUNK_SIZE, max_line: int = MAX_LINE) -> Iterator[Line]:

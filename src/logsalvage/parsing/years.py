@@ -76,6 +76,12 @@ def resolve_base_year(last_ordinal: int, anchor: Anchor, *, tolerance_days: int 
     return anchor.latest.year - 1
 
 
+def year_not_after(month: int, day: int, anchor: Anchor, *, tolerance_days: int = 1) -> int:
+    """The latest year in which (month, day) is not after the anchor: for records with no file order
+    (carved from an image), each on its own."""
+    return resolve_base_year(ordinal(month, day), anchor, tolerance_days=tolerance_days)
+
+
 def fit_leap_days(base_year: int, last_epoch: int, feb29_epochs: set[int], *, max_back: int = 8) -> tuple[int, int]:
     """Move the base year back until every Feb 29 record falls in a leap year.
 
