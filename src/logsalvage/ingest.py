@@ -10,7 +10,6 @@ resumed by running it again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,23 +17,18 @@ from typing import Callable
 
 from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
-from logsalvage.model import CANONICAL_FIELDS
 from logsalvage.parsing.apache_logformat import read_httpd_conf
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
-from logsalvage.parsing.years import Anchor, RolloverTracker, fit_leap_days, resolve_base_year, year_not_after
+from logsalvage.parsing.years import Anchor, fit_leap_days, resolve_base_year
 from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha256_of, stream_lines
 from logsalvage.cluster import map_ordered
-from logsalvage.staging import STAGE_SCHEMA, StagedSource, StageWriter, YearState
+from logsalvage.staging import StagedSource, StageSink, StageWriter, YearState
 from logsalvage.model import Source
 from logsalvage.store import CaseStore, YearDecision
 from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif
 
-BATCH = 10_000
-_STAGE_COLUMNS = [f.name for f in STAGE_SCHEMA]
-_CANON = frozenset(CANONICAL_FIELDS)
-_NOT_EXTRA = frozenset({"raw", "message", "event_type", "ts_raw"})
 YEARFUL_FIRST = {"apache-access": 0, "apache-error": 0, "vsftpd": 0, "xferlog": 0, "postgresql-stderr": 0,
                  "postgresql-csvlog": 0}
 
@@ -65,92 +59,6 @@ class IngestResult:
         return {"sources_new": self.sources_new, "sources_already_in_case": self.sources_known,
                 "events": self.events, "issues": self.issues, "inputs_by_role": self.inputs,
                 "sources": self.sources}
-
-
-class _StageSink:
-    """Receives records from the assembler and stages them in batches, deciding year epochs."""
-
-    def __init__(self, writer: StageWriter, source_id: str, path: str, anchor: Anchor | None = None):
-        """``anchor``: records have no file order (carved from an image): each year-less record gets
-        the latest year that does not put it after the anchor, instead of roll-over tracking."""
-        self.writer = writer
-        self.anchor = anchor
-        self.anchor_note = (f"year inferred: latest date not after {anchor.latest} ({anchor.basis})"
-                            if anchor else None)
-        self.source_id = source_id
-        self.path = path
-        self.rows: list[dict] = []
-        self.issue_rows: list[tuple] = []
-        self.tracker = RolloverTracker()
-        self.years = YearState()
-        self.events = 0
-        self.issues = 0
-
-    def event(self, rec: dict) -> None:
-        self.rows.append(rec)
-        if len(self.rows) >= BATCH:
-            self.flush()
-
-    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str,
-              event_offset: int | None = None) -> None:
-        self.issue_rows.append((self.source_id, self.path, offset, length, line_no, reason, excerpt, event_offset))
-        self.issues += 1
-        if len(self.issue_rows) >= BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        rows, self.rows = self.rows, []
-        if rows:
-            self.writer.events(self._columns(rows))
-            self.events += len(rows)
-        issues, self.issue_rows = self.issue_rows, []
-        self.writer.issues(issues)
-
-    def year_state(self) -> YearState:
-        t = self.tracker
-        self.years.last_epoch, self.years.rollovers = t.epoch, t.rollovers
-        self.years.max_ordinal_in_last_epoch = t.max_ordinal_in_last_epoch
-        return self.years
-
-    def _columns(self, rows: list[dict]) -> dict[str, list]:
-        n = len(rows)
-        cols: dict[str, list] = {name: [None] * n for name in _STAGE_COLUMNS}
-        tracker = self.tracker
-        for i, rec in enumerate(rows):
-            extra = {}
-            for key, value in rec.items():
-                if key in _CANON:
-                    cols[key][i] = value
-                elif key[0] != "_" and key not in _NOT_EXTRA:
-                    extra[key] = value
-            if extra:
-                cols["extra"][i] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
-            cols["offset"][i] = rec["_offset"]
-            cols["length"][i] = rec["_length"]
-            cols["line_no"][i] = rec["_line_no"]
-            cols["line_count"][i] = rec["_line_count"]
-            spans = rec["_spans"]
-            if spans:
-                cols["spans"][i] = ",".join(f"{o}+{n_}" for o, n_ in spans)
-            cols["event_type"][i] = rec.get("event_type")
-            cols["ts_raw"][i] = rec.get("ts_raw")
-            cols["ts_note"][i] = rec.get("_ts_note")
-            cols["raw"][i] = rec.get("raw")
-            cols["message"][i] = rec.get("message")
-            st = rec.get("_stamp")
-            if st is not None:
-                y, mo, d, sod, off = st
-                cols["y"][i], cols["mo"][i], cols["d"][i], cols["sod_us"][i], cols["utc_offset_s"][i] = y, mo, d, sod, off
-                if y is None and self.anchor is not None:
-                    cols["y"][i] = year_not_after(mo, d, self.anchor)
-                    cols["ts_note"][i] = rec.get("_ts_note") or self.anchor_note
-                elif y is None:
-                    epoch = tracker.feed(mo, d)
-                    cols["year_epoch"][i] = epoch
-                    self.years.yearless += 1
-                    if mo == 2 and d == 29:
-                        self.years.feb29_epochs.add(epoch)
-        return cols
 
 
 def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) -> dict[str, HostSettings]:
@@ -258,7 +166,7 @@ def parse_source(task: ParseTask) -> StagedSource:
     if source_id in task.known_ids:
         return StagedSource(source_id, sha, known=True)
     writer = StageWriter(task.stage_dir, source_id)
-    sink = _StageSink(writer, source_id, cand.display)
+    sink = StageSink(writer, source_id, cand.display)
     asm = Assembler(shipped_formats()[cand.format_id], task.ctx, sink)
     lines = end = 0
     try:

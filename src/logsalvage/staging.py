@@ -8,6 +8,7 @@ year epoch) because the year of a year-less record is decided only when the whol
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from logsalvage.model import CANONICAL_FIELDS
+from logsalvage.parsing.years import Anchor, RolloverTracker, year_not_after
+
+BATCH = 10_000
+_CANON = frozenset(CANONICAL_FIELDS)
+_NOT_EXTRA = frozenset({"raw", "message", "event_type", "ts_raw"})
 
 _ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64()}
 STAGE_SCHEMA = pa.schema(
@@ -83,3 +89,89 @@ class StageWriter:
     def close(self) -> None:
         self._events.close()
         self._issues.close()
+
+
+class StageSink:
+    """Receives records from the assembler and stages them in batches, deciding year epochs."""
+
+    def __init__(self, writer: StageWriter, source_id: str, path: str, anchor: Anchor | None = None):
+        """``anchor``: records have no file order (carved from an image): each year-less record gets
+        the latest year that does not put it after the anchor, instead of roll-over tracking."""
+        self.writer = writer
+        self.anchor = anchor
+        self.anchor_note = (f"year inferred: latest date not after {anchor.latest} ({anchor.basis})"
+                            if anchor else None)
+        self.source_id = source_id
+        self.path = path
+        self.rows: list[dict] = []
+        self.issue_rows: list[tuple] = []
+        self.tracker = RolloverTracker()
+        self.years = YearState()
+        self.events = 0
+        self.issues = 0
+
+    def event(self, rec: dict) -> None:
+        self.rows.append(rec)
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def issue(self, offset: int, length: int, line_no: int, reason: str, excerpt: str,
+              event_offset: int | None = None) -> None:
+        self.issue_rows.append((self.source_id, self.path, offset, length, line_no, reason, excerpt, event_offset))
+        self.issues += 1
+        if len(self.issue_rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if rows:
+            self.writer.events(self._columns(rows))
+            self.events += len(rows)
+        issues, self.issue_rows = self.issue_rows, []
+        self.writer.issues(issues)
+
+    def year_state(self) -> YearState:
+        t = self.tracker
+        self.years.last_epoch, self.years.rollovers = t.epoch, t.rollovers
+        self.years.max_ordinal_in_last_epoch = t.max_ordinal_in_last_epoch
+        return self.years
+
+    def _columns(self, rows: list[dict]) -> dict[str, list]:
+        n = len(rows)
+        cols: dict[str, list] = {name: [None] * n for name in STAGE_SCHEMA.names}
+        tracker = self.tracker
+        for i, rec in enumerate(rows):
+            extra = {}
+            for key, value in rec.items():
+                if key in _CANON:
+                    cols[key][i] = value
+                elif key[0] != "_" and key not in _NOT_EXTRA:
+                    extra[key] = value
+            if extra:
+                cols["extra"][i] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
+            cols["offset"][i] = rec["_offset"]
+            cols["length"][i] = rec["_length"]
+            cols["line_no"][i] = rec["_line_no"]
+            cols["line_count"][i] = rec["_line_count"]
+            spans = rec["_spans"]
+            if spans:
+                cols["spans"][i] = ",".join(f"{o}+{n_}" for o, n_ in spans)
+            cols["event_type"][i] = rec.get("event_type")
+            cols["ts_raw"][i] = rec.get("ts_raw")
+            cols["ts_note"][i] = rec.get("_ts_note")
+            cols["raw"][i] = rec.get("raw")
+            cols["message"][i] = rec.get("message")
+            st = rec.get("_stamp")
+            if st is not None:
+                y, mo, d, sod, off = st
+                cols["y"][i], cols["mo"][i], cols["d"][i], cols["sod_us"][i], cols["utc_offset_s"][i] = y, mo, d, sod, off
+                if y is None and self.anchor is not None:
+                    cols["y"][i] = year_not_after(mo, d, self.anchor)
+                    cols["ts_note"][i] = rec.get("_ts_note") or self.anchor_note
+                elif y is None:
+                    epoch = tracker.feed(mo, d)
+                    cols["year_epoch"][i] = epoch
+                    self.years.yearless += 1
+                    if mo == 2 and d == 29:
+                        self.years.feb29_epochs.add(epoch)
+        return cols
