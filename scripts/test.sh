@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && [ -x .ci/install-daemons.sh ]; then
-  .ci/install-daemons.sh
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  .ci/install-daemons.sh       # PostgreSQL, rsyslog for the real-daemon tests
+  .ci/install-image-tools.sh   # e2fsprogs, fdisk, ewf-tools, xfsprogs to build test images
 fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
 
