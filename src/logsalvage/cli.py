@@ -126,6 +126,47 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_carve(args) -> int:
+    from logsalvage.carve.pipeline import carve_into_case, carve_to_file, parse_acquired
+    from logsalvage.config import load_config
+
+    if (args.case is None) == (args.output is None):
+        raise UsageError("give exactly one of --case DIR or -o FILE")
+    block_size = None
+    if args.block_size != "auto":
+        if not args.block_size.isdigit() or int(args.block_size) < 512 or int(args.block_size) & (int(args.block_size) - 1):
+            raise UsageError(f"--block-size must be 'auto' or a power of two >= 512, not {args.block_size!r}")
+        block_size = int(args.block_size)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()] if args.formats else None
+    kwargs = dict(formats=formats, block_size=block_size, acquired=parse_acquired(args.acquired),
+                  config=load_config(Path(args.config) if args.config else None), workers=args.workers,
+                  scheduler=args.scheduler)
+    for p in args.images:
+        if not Path(p).exists():
+            raise UsageError(f"image does not exist: {p}")
+    progress, update = _progress_bar("carve")
+    if progress is not None:
+        progress.start()
+    try:
+        if args.case:
+            result = carve_into_case([Path(p) for p in args.images], Path(args.case), host=args.host, progress=update,
+                                     **kwargs)
+        else:
+            result = carve_to_file([Path(p) for p in args.images], Path(args.output), progress=update, **kwargs)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        where = result.output or str(Path(args.case) / "case.duckdb")
+        print(f"{result.events} records carved from {result.image} ({result.joined} rejoined across blocks, "
+              f"{result.duplicates} duplicate copies merged, {result.issues} issues) -> {where}")
+        for problem in result.problems:
+            print(f"note: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_formats(args) -> int:
     from logsalvage.parsing.formats import log_formats
 
@@ -179,6 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", required=True, choices=FORMATS)
     e.add_argument("-o", "--output", required=True, metavar="FILE")
     e.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("carve", help="salvage log records from raw disk images")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="raw (dd), split raw (.001 …) or E01")
+    c.add_argument("--case", metavar="DIR", help="add the records to this case as salvage events")
+    c.add_argument("-o", "--output", metavar="FILE", help="write the records' text, one per line, in time order")
+    c.add_argument("--host", help="host the image belongs to (default: from the path)")
+    c.add_argument("--formats", metavar="ID,...", help="formats to carve (default: every one with a signature)")
+    c.add_argument("--block-size", default="auto", metavar="auto|N")
+    c.add_argument("--acquired", metavar="DATE", help="acquisition date: carved records are not later")
+    c.add_argument("--config", metavar="case.yaml")
+    c.add_argument("--workers", type=int, default=1, metavar="N")
+    c.add_argument("--scheduler", metavar="tcp://HOST:PORT")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_carve)
 
     f = sub.add_parser("formats", help="list the log formats this version reads")
     f.add_argument("--json", action="store_true")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -94,10 +95,12 @@ class StageWriter:
 class StageSink:
     """Receives records from the assembler and stages them in batches, deciding year epochs."""
 
-    def __init__(self, writer: StageWriter, source_id: str, path: str, anchor: Anchor | None = None):
+    def __init__(self, writer: StageWriter, source_id: str, path: str, anchor: Anchor | None = None,
+                 annotate: Callable[[dict], None] | None = None):
         """``anchor``: records have no file order (carved from an image): each year-less record gets
         the latest year that does not put it after the anchor, instead of roll-over tracking."""
         self.writer = writer
+        self.annotate = annotate  # adds provenance fields to each record (blocks, allocation of carved ones)
         self.anchor = anchor
         self.anchor_note = (f"year inferred: latest date not after {anchor.latest} ({anchor.basis})"
                             if anchor else None)
@@ -111,6 +114,8 @@ class StageSink:
         self.issues = 0
 
     def event(self, rec: dict) -> None:
+        if self.annotate is not None:
+            self.annotate(rec)
         self.rows.append(rec)
         if len(self.rows) >= BATCH:
             self.flush()

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS events (
   line_no BIGINT,
   line_count INTEGER NOT NULL,
   spans VARCHAR,
+  copies VARCHAR,  -- offsets of identical copies of the record elsewhere in the same source (carved images)
   raw VARCHAR,
   message VARCHAR,
   {_CANON_SQL},
@@ -163,8 +164,13 @@ class CaseStore:
                          [source_id, path, offset, length, line_no, reason, excerpt])
 
     # -- staging ------------------------------------------------------------------------------
-    def commit_source(self, src: Source, years: YearDecision, staged: StagedSource, *, recovered: bool) -> dict:
-        """Turn a staged source into events and issues and register it, in one transaction."""
+    def commit_source(self, src: Source, years: YearDecision, staged: StagedSource, *, recovered: bool,
+                      dedupe: bool = False) -> dict:
+        """Turn a staged source into events and issues and register it, in one transaction.
+
+        ``dedupe``: records with identical text are one event at the lowest offset, the others listed
+        in ``copies`` (old copies of a file found again in a carved image).
+        """
         self.con.execute("BEGIN TRANSACTION")
         self.con.execute(f"""INSERT INTO issues SELECT source_id, path, "offset", length, line_no, reason, excerpt,
                                  source_id || ':' || event_offset FROM read_parquet('{_sql_str(staged.issues_path)}')""")
@@ -180,6 +186,18 @@ class CaseStore:
             FROM (SELECT *, COALESCE(y, {int(base)} - ({int(years.last_epoch)} - year_epoch)) AS yr
                   FROM read_parquet('{_sql_str(staged.events_path)}'))
             """)
+        if dedupe:
+            source, copies = "deduped", "copies"
+            self.con.execute("""
+                CREATE OR REPLACE TEMP VIEW deduped AS
+                SELECT * EXCLUDE (rn, all_offsets),
+                       nullif(array_to_string(all_offsets[2:], ','), '') AS copies
+                FROM (SELECT *, row_number() OVER (PARTITION BY raw ORDER BY "offset") AS rn,
+                             list("offset" ORDER BY "offset") OVER (PARTITION BY raw) AS all_offsets
+                      FROM staged)
+                WHERE rn = 1""")
+        else:
+            source, copies = "staged", "NULL"
         self.con.execute("""
             CREATE OR REPLACE TEMP TABLE hour_offsets AS
             SELECT h, timezone(?, h) AS utc_start,
@@ -203,10 +221,12 @@ class CaseStore:
                      WHEN utc_offset_s IS NOT NULL THEN 'UTC offset in record'
                      WHEN o.transition THEN ? || '; DST transition hour: ambiguous or skipped local time, first offset used'
                      ELSE ? END),
-              ?, s."offset", length, line_no, line_count, spans, raw, message, {canon}, extra
-            FROM staged s LEFT JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local) AND s.utc_offset_s IS NULL
+              ?, s."offset", length, line_no, line_count, spans, {copies}, raw, message, {canon}, extra
+            FROM {source} s LEFT JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local) AND s.utc_offset_s IS NULL
             """, [src.source_id, src.source_id, src.host, src.kind, src.format_id, years.basis,
                   f"time zone {src.tz} ({src.tz_basis})", f"time zone {src.tz} ({src.tz_basis})", recovered])
+        if dedupe:
+            self.con.execute("DROP VIEW deduped")
         self.con.execute("DROP VIEW staged")
         self.con.execute("DROP TABLE hour_offsets")
         stats = self.con.execute(

@@ -1,0 +1,371 @@
+"""Carving an image into a case: chunks as tasks, then reassembly, then the ordinary line engine.
+
+1. The image is cut into chunks (32 MiB owned + a margin longer than the longest record; a record
+   belongs to the chunk where its header starts). Each chunk is a task — in this process, on a
+   local Dask cluster or an existing one — that scans, validates and cuts the chunk into pieces
+   (whole records, heads cut at a block end, tails at a block start, rejects) and writes them to
+   a Parquet file in the case. A chunk whose file exists is not carved again (resume).
+2. Heads and tails from the whole image are reassembled into records where the join validates.
+3. Records of each format are fed in image order through the same assembler as live files
+   (PostgreSQL chunk joining, fields, timestamps), staged, and committed as one ``salvage``
+   source per format: identical records found at several offsets become one event with
+   ``copies``; fragments that could not be joined and rejects become issues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from logsalvage.carve.images import ImageReadError, open_image
+from logsalvage.carve.pieces import Piece, carve_chunk
+from logsalvage.carve.reassemble import reassemble
+from logsalvage.carve.scan import Scanner
+from logsalvage.cluster import map_ordered
+from logsalvage.config import CaseConfig
+from logsalvage.errors import UsageError
+from logsalvage.model import Source
+from logsalvage.parsing.engine import Assembler, ParseContext
+from logsalvage.parsing.formats import log_formats, shipped_formats
+from logsalvage.parsing.lines import Line
+from logsalvage.parsing.years import Anchor
+from logsalvage.staging import StagedSource, StageSink, StageWriter
+from logsalvage.store import CaseStore, YearDecision
+
+CHUNK = 32 << 20
+MAX_RECORD = 64 << 10
+READ_STEP = 1 << 20
+# one row per piece of a chunk: records, heads and tails (with the context reassembly needs),
+# rejects and unreadable ranges
+PIECE_SCHEMA = pa.schema([("kind", pa.string()), ("offset", pa.int64()), ("data", pa.binary()),
+                          ("format_id", pa.string()), ("reason", pa.string()), ("length", pa.int64()),
+                          ("neighbour", pa.binary()), ("follow", pa.string())])
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    paths: tuple[str, ...]
+    index: int
+    base: int
+    owned_end: int
+    read_end: int
+    block_size: int
+    formats: tuple[str, ...]
+    out: str
+
+
+@dataclass
+class CarveResult:
+    image: str
+    sha256: str
+    size: int
+    chunks: int
+    chunks_reused: int
+    records: int = 0
+    joined: int = 0
+    events: int = 0
+    duplicates: int = 0
+    issues: int = 0
+    sources: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    output: str | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@lru_cache(maxsize=4)
+def _image(paths: tuple[str, ...]):
+    return open_image([Path(p) for p in paths])
+
+
+@lru_cache(maxsize=4)
+def _scanner(formats: tuple[str, ...]) -> Scanner:
+    return Scanner([s for s in log_formats() if s.id in formats])
+
+
+def _read_guarded(image, start: int, end: int, block_size: int) -> tuple[bytes, list[tuple[int, int, str]]]:
+    """Bytes of [start, end); unreadable blocks come back as zeros and are listed."""
+    out = bytearray()
+    bad: list[tuple[int, int, str]] = []
+    pos = start
+    while pos < end:
+        n = min(READ_STEP, end - pos)
+        try:
+            out += image.read_at(pos, n)
+            pos += n
+            continue
+        except ImageReadError:
+            pass
+        for b in range(pos, pos + n, block_size):  # narrow the failure down to blocks
+            m = min(block_size, pos + n - b)
+            try:
+                out += image.read_at(b, m)
+            except ImageReadError as exc:
+                out += b"\0" * m
+                bad.append((b, m, f"unreadable: {exc.reason}"))
+        pos += n
+    return bytes(out), bad
+
+
+def carve_chunk_task(task: ChunkTask) -> dict:
+    """Carve one chunk into its pieces file (runs on any worker; skipped if already done)."""
+    out = Path(task.out)
+    if out.exists():
+        return {"index": task.index, "reused": True}
+    image = _image(task.paths)
+    buf, bad = _read_guarded(image, task.base, task.read_end, task.block_size)
+    pieces = carve_chunk(buf, task.base, task.owned_end, block_size=task.block_size,
+                         scanner=_scanner(task.formats), max_record=MAX_RECORD)
+    recs = pieces.records
+    n = len(recs.offsets)
+    rows = {"kind": ["record"] * n, "offset": list(recs.offsets), "data": list(recs.data),
+            "format_id": list(recs.formats), "reason": [None] * n, "length": [None] * n,
+            "neighbour": [None] * n, "follow": [None] * n}
+
+    def add(kind, offset, data, format_id=None, reason=None, length=None, neighbour=None, follow=None):
+        for name, value in (("kind", kind), ("offset", offset), ("data", data), ("format_id", format_id),
+                            ("reason", reason), ("length", length), ("neighbour", neighbour), ("follow", follow)):
+            rows[name].append(value)
+
+    for p in pieces.heads:
+        add("head", p.offset, p.data, p.format_id, p.kind, neighbour=p.neighbour)
+    for p in pieces.tails:
+        add("tail", p.offset, p.data, p.format_id, neighbour=p.neighbour, follow=p.follow)
+    for r in pieces.rejects:
+        add("reject", r.offset, r.data, r.format_id, f"rejected header ({r.reason})", max(r.length, len(r.data)))
+    for offset, length, reason in bad:
+        add("unreadable", offset, b"", None, reason, length)
+    tmp = out.with_suffix(".tmp")
+    pq.write_table(pa.Table.from_pydict(rows, schema=PIECE_SCHEMA), tmp, compression="none")
+    os.replace(tmp, out)  # a chunk file exists only when complete
+    return {"index": task.index, "reused": False}
+
+
+def plan_chunks(regions, paths: tuple[str, ...], formats: tuple[str, ...], work: Path, size: int) -> list[ChunkTask]:
+    tasks = []
+    for region in regions:
+        # chunks start on block boundaries (absolute: blocks are counted from the image start)
+        for base in range(region.start - region.start % region.block_size, region.end, CHUNK):
+            owned_end = min(base + CHUNK, region.end)
+            read_end = min(owned_end + MAX_RECORD, region.end, size)
+            tasks.append(ChunkTask(paths, len(tasks), base, owned_end, read_end, region.block_size, formats,
+                                   str(work / f"chunk-{len(tasks):06d}.parquet")))
+    return tasks
+
+
+def _pieces(files: list[Path], kinds: tuple[str, ...]) -> Iterator[dict]:
+    for f in files:
+        table = pq.read_table(f, filters=[("kind", "in", list(kinds))])
+        yield from table.to_pylist()
+
+
+def _records_in_order(files: list[Path], joined: list, format_id: str) -> Iterator[tuple[int, bytes, tuple | None]]:
+    """(offset, data, spans) of one format's records in image order, whole and rejoined ones merged."""
+    def whole() -> Iterator[tuple[int, bytes, tuple | None]]:
+        for f in files:
+            t = pq.read_table(f, columns=["kind", "offset", "data", "format_id"],
+                              filters=[("kind", "=", "record"), ("format_id", "=", format_id)])
+            for off, data in zip(t.column("offset").to_pylist(), t.column("data").to_pylist()):
+                yield off, data, None
+
+    rejoined = sorted((p.offset, p.data, tuple(p.spans)) for p in joined if p.format_id == format_id)
+    return heapq.merge(whole(), iter(rejoined), key=lambda r: r[0])
+
+
+def _host_settings(store: CaseStore, host: str, config: CaseConfig) -> tuple[str, str, str | None]:
+    """(time zone, basis, log_line_prefix) the case already decided for ``host``."""
+    row = store.query("SELECT tz, tz_basis FROM sources WHERE host = ? AND kind <> 'salvage' "
+                      "ORDER BY source_id LIMIT 1", [host])
+    hc = config.hosts.get(host)
+    if hc and hc.timezone:
+        tz, basis = hc.timezone, "case config"
+    elif row:
+        tz, basis = row[0][0], f"as decided for the other sources of {host}: {row[0][1]}"
+    else:
+        tz, basis = "UTC", "default: no time zone known for this host"
+    prefix = config.pg_log_line_prefix
+    if prefix is None:
+        found = store.query("SELECT detail FROM inputs WHERE host = ? AND detail LIKE 'postgresql.conf: log_line_prefix = %'",
+                            [host])
+        if found:
+            prefix = found[0][0].split(" = ", 1)[1][1:-1]
+    return tz, basis, prefix
+
+
+def _anchor(acquired: datetime | None, config: CaseConfig, store: CaseStore, host: str, image_path: Path) -> Anchor:
+    if acquired is not None:
+        return Anchor(acquired.date(), f"acquisition date {acquired.date()} given on the command line")
+    if config.acquired is not None:
+        return Anchor(config.acquired.date(), f"acquisition date {config.acquired.date()} from the case config")
+    span = store.host_dated_span(host)
+    if span:
+        return Anchor(span[1], f"latest dated record of host {host}")
+    row = store.query("SELECT max(ts_local)::DATE FROM events WHERE host = ?", [host])
+    if row and row[0][0]:
+        return Anchor(row[0][0], f"latest record of host {host} in the case")
+    mtime = datetime.fromtimestamp(image_path.stat().st_mtime, timezone.utc).date()
+    return Anchor(mtime, f"modification time of the image {mtime} (weak)")
+
+
+def _source_id(image_sha: str, format_id: str) -> str:
+    return hashlib.sha256(f"{image_sha}:{format_id}".encode()).hexdigest()[:16]
+
+
+def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = None, formats: list[str] | None = None,
+                    block_size: int | None = None, acquired: datetime | None = None, config: CaseConfig | None = None,
+                    workers: int = 1, scheduler: str | None = None, progress: Progress | None = None) -> CarveResult:
+    config = config or CaseConfig()
+    known = {s.id for s in log_formats() if s.carve.get("signature")}
+    chosen = tuple(sorted(formats or known))
+    unknown = set(chosen) - known
+    if unknown:
+        raise UsageError(f"no carve signature for format(s) {', '.join(sorted(unknown))}; "
+                         f"carvable: {', '.join(sorted(known))}")
+    image = open_image(paths)
+    key = tuple(str(Path(p).resolve()) for p in image.paths)
+    sha = image.sha256(progress=(lambda done: progress("hashing", done, image.size)) if progress else None)
+    display = str(paths[0])
+    with CaseStore(case_dir) as store:
+        host = host or _host_from_path(paths[0], store) or "unknown"
+        store.record_input(display, None, sha, image.size, "image", host, "raw image, carved")
+        work = store.case_dir / "carve" / sha[:16]
+        work.mkdir(parents=True, exist_ok=True)
+        regions = image.regions(block_size)
+        tasks = plan_chunks(regions, key, chosen, work, image.size)
+        result = CarveResult(display, sha, image.size, len(tasks), 0, problems=list(image.problems))
+        done = 0
+        for info in map_ordered(carve_chunk_task, tasks, workers=workers, scheduler=scheduler):
+            result.chunks_reused += info["reused"]
+            t = tasks[info["index"]]
+            done += t.owned_end - t.base
+            if progress:
+                progress("carving", done, image.size)
+        files = [Path(t.out) for t in tasks]
+        heads = [Piece(r["offset"], r["data"], r["format_id"], r["reason"] or "head", neighbour=r["neighbour"])
+                 for r in _pieces(files, ("head",))]
+        tails = [Piece(r["offset"], r["data"], r["format_id"], "tail", neighbour=r["neighbour"], follow=r["follow"])
+                 for r in _pieces(files, ("tail",))]
+        joined, leftover = reassemble(heads, tails, block_size=regions[0].block_size if regions else 4096)
+        result.joined = len(joined)
+        tz, tz_basis, prefix = _host_settings(store, host, config)
+        anchor = _anchor(acquired, config, store, host, Path(paths[0]))
+        allocation = {id(r): image.allocation(r) for r in regions}
+        first = True
+        for format_id in chosen:
+            source_id = _source_id(sha, format_id)
+            if store.has_source(source_id):
+                continue
+            staged = _stage_format(format_id, source_id, sha, display, files, joined, leftover if first else [],
+                                   _pieces(files, ("reject", "unreadable")) if first else iter(()),
+                                   store.stage_dir, anchor, prefix, regions, allocation)
+            first = False
+            if staged.events == 0 and staged.issues == 0:
+                staged.discard()
+                continue
+            src = Source(source_id, sha, display, None, host, "salvage", format_id, image.size, None,
+                         datetime.fromtimestamp(Path(paths[0]).stat().st_mtime, timezone.utc), None, tz, tz_basis)
+            try:
+                stats = store.commit_source(src, YearDecision(None, 0, anchor.basis), staged, recovered=True,
+                                            dedupe=True)
+            except BaseException:
+                store.abort()
+                raise
+            result.records += staged.events
+            result.events += stats["events"]
+            result.issues += stats["issues"]
+            result.sources.append({"format": format_id, "events": stats["events"], "issues": stats["issues"],
+                                   "first": stats["first"], "last": stats["last"]})
+        result.duplicates = result.records - result.events
+        for f in files:
+            f.unlink(missing_ok=True)
+    return result
+
+
+def _stage_format(format_id, source_id, sha, display, files, joined, leftover, rejects, stage_dir, anchor, prefix,
+                  regions, allocation) -> StagedSource:
+    writer = StageWriter(stage_dir, source_id)
+
+    def annotate(rec: dict) -> None:
+        spans = rec["_spans"]
+        offsets = [o for o, _ in spans] if spans else [rec["_offset"]]
+        region = next((r for r in regions if r.start <= offsets[0] < r.end), None)
+        bs = region.block_size if region else 4096
+        rec["blocks"] = ",".join(str(o // bs) for o in offsets)
+        if any(o in joined_offsets for o in offsets):
+            rec["rejoined"] = "yes"  # a line cut at a block boundary, joined with its tail from elsewhere
+        alloc = allocation.get(id(region)) if region else None
+        if alloc is not None:
+            owner = alloc.owner(offsets[0])
+            rec["allocated"] = "yes" if owner else "no"
+            if owner:
+                rec["owner_file"] = owner
+
+    joined_offsets = {p.offset for p in joined}
+    sink = StageSink(writer, source_id, display, anchor=anchor, annotate=annotate)
+    asm = Assembler(shipped_formats()[format_id], ParseContext(pg_log_line_prefix=prefix), sink)
+    n = 0
+    for n, (offset, data, spans) in enumerate(_records_in_order(files, joined, format_id), start=1):
+        asm.feed(Line(n, offset, data, len(data) + 1, spans=spans))
+    asm.close()
+    for p in leftover:
+        sink.issue(p.offset, len(p.data), None, f"fragment that could not be rejoined ({p.kind or 'piece'})",
+                   p.data[:200].decode("utf-8", "backslashreplace"))
+    for r in rejects:
+        sink.issue(r["offset"], r["length"], None, r["reason"], r["data"][:200].decode("utf-8", "backslashreplace"))
+    sink.flush()
+    writer.close()
+    return StagedSource(source_id, sha, writer.events_path, writer.issues_path, sink.events, sink.issues, n,
+                        sink.year_state())
+
+
+def _host_from_path(path: Path, store: CaseStore) -> str | None:
+    hosts = {r[0] for r in store.query("SELECT DISTINCT host FROM sources")}
+    for part in reversed(Path(path).resolve().parts):
+        if part in hosts:
+            return part
+    return None
+
+
+def parse_acquired(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            t = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        except ValueError:
+            raise UsageError(f"--acquired {text!r} is not an ISO 8601 date or time") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def carve_to_file(paths: list[Path], output: Path, **kwargs) -> CarveResult:
+    """Carve into a private case next to ``output``, then write the records' original text there,
+    one record per line in time order (what a string search of the image would give, minus junk,
+    duplicates and broken lines). The private case is kept until the output is complete (resume)."""
+    import shutil
+
+    output = Path(output)
+    if not output.parent.is_dir():
+        raise UsageError(f"output directory does not exist: {output.parent}")
+    work = output.with_name(output.name + ".carve-case")
+    result = carve_into_case(paths, work, **kwargs)
+    with CaseStore(work, read_only=True) as store, open(output.with_suffix(output.suffix + ".tmp"), "w",
+                                                          encoding="utf-8", newline="\n") as fh:
+        for row in store.query_dicts("SELECT raw FROM events ORDER BY ts_utc NULLS LAST, \"offset\""):
+            fh.write(row["raw"] + "\n")
+    os.replace(output.with_suffix(output.suffix + ".tmp"), output)
+    shutil.rmtree(work, ignore_errors=True)
+    result.output = str(output)
+    return result
