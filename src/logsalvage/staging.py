@@ -28,7 +28,8 @@ STAGE_SCHEMA = pa.schema(
     [("offset", pa.int64()), ("length", pa.int64()), ("line_no", pa.int64()), ("line_count", pa.int32()),
      ("spans", pa.string()), ("event_type", pa.string()), ("ts_raw", pa.string()), ("ts_note", pa.string()),
      ("y", pa.int32()), ("mo", pa.int32()), ("d", pa.int32()), ("sod_us", pa.int64()),
-     ("utc_offset_s", pa.int32()), ("year_epoch", pa.int32()), ("raw", pa.string()), ("message", pa.string())]
+     ("utc_offset_s", pa.int32()), ("year_epoch", pa.int32()), ("raw", pa.string()), ("message", pa.string()),
+     ("copies", pa.string())]
     + [(name, _ARROW_TYPES[typ]) for name, typ in CANONICAL_FIELDS.items()]
     + [("extra", pa.string())])
 ISSUE_SCHEMA = pa.schema([("source_id", pa.string()), ("path", pa.string()), ("offset", pa.int64()),
@@ -166,6 +167,7 @@ class StageSink:
             cols["ts_note"][i] = rec.get("_ts_note")
             cols["raw"][i] = rec.get("raw")
             cols["message"][i] = rec.get("message")
+            cols["copies"][i] = rec.get("_copies")
             st = rec.get("_stamp")
             if st is not None:
                 y, mo, d, sod, off = st

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from datetime import date
 from typing import Iterable, Iterator
 
 import duckdb
@@ -190,14 +191,14 @@ class CaseStore:
             source, copies = "deduped", "copies"
             self.con.execute("""
                 CREATE OR REPLACE TEMP VIEW deduped AS
-                SELECT * EXCLUDE (rn, all_offsets),
-                       nullif(array_to_string(all_offsets[2:], ','), '') AS copies
+                SELECT * EXCLUDE (rn, all_offsets, copies),
+                       nullif(concat_ws(',', copies, array_to_string(all_offsets[2:], ',')), '') AS copies
                 FROM (SELECT *, row_number() OVER (PARTITION BY raw ORDER BY "offset") AS rn,
                              list("offset" ORDER BY "offset") OVER (PARTITION BY raw) AS all_offsets
                       FROM staged)
                 WHERE rn = 1""")
         else:
-            source, copies = "staged", "NULL"
+            source, copies = "staged", "copies"
         self.con.execute("""
             CREATE OR REPLACE TEMP TABLE hour_offsets AS
             SELECT h, timezone(?, h) AS utc_start,
@@ -246,6 +247,45 @@ class CaseStore:
             self.con.execute("ROLLBACK")
         except duckdb.Error:
             pass  # no transaction was open
+
+    # -- carving ------------------------------------------------------------------------------
+    def carved_records(self, chunk_files: list[Path], rejoined: Path, format_id: str,
+                       anchor: date | None) -> Iterator[tuple[int, bytes, str | None]]:
+        """(offset, bytes, spans) of a carved format's records, in the order to parse them.
+
+        Syslog records go in time order (year from the anchor: the latest year not after it), then
+        pid, PostgreSQL seq and chunk, then offset: a message whose chunk lines lie in different
+        places of the image comes together again. Other formats keep image order. DuckDB sorts
+        out of core, so memory stays bounded whatever the image size.
+        """
+        files = ", ".join(f"'{_sql_str(f)}'" for f in chunk_files)
+        if format_id == "syslog" and anchor is not None:
+            months = "['Jan','Feb','Mar','Apr','May','Jun','Jul','Aug','Sep','Oct','Nov','Dec']"
+            order = f"""
+                CASE WHEN mo = 0 OR d IS NULL THEN NULL
+                     WHEN mo * 100 + d <= {anchor.month * 100 + anchor.day + 1} THEN {anchor.year}
+                     ELSE {anchor.year - 1} END NULLS LAST, mo, d, hms, pid, seq, chunk, "offset" """
+            keys = f"""list_position({months}, substr(t, 1, 3)) AS mo, TRY_CAST(trim(substr(t, 5, 2)) AS INTEGER) AS d,
+                       substr(t, 8, 8) AS hms,
+                       TRY_CAST(regexp_extract(t, '\\[(\\d+)\\]: \\[\\d+-\\d+\\]', 1) AS BIGINT) AS pid,
+                       TRY_CAST(regexp_extract(t, '\\]: \\[(\\d+)-\\d+\\]', 1) AS BIGINT) AS seq,
+                       TRY_CAST(regexp_extract(t, '\\]: \\[\\d+-(\\d+)\\]', 1) AS BIGINT) AS chunk"""
+        else:
+            order, keys = '"offset"', "NULL AS nothing"
+        cur = self.con.execute(f"""
+            SELECT "offset", data, spans FROM (
+              SELECT *, {keys} FROM (
+                SELECT "offset", data, spans, decode(data) AS t FROM (
+                  SELECT "offset", data, NULL::VARCHAR AS spans FROM read_parquet([{files}])
+                  WHERE kind = 'record' AND format_id = ?
+                  UNION ALL
+                  SELECT "offset", data, spans FROM read_parquet('{_sql_str(rejoined)}') WHERE format_id = ?)))
+            ORDER BY {order}""", [format_id, format_id])
+        while True:
+            rows = cur.fetchmany(10_000)
+            if not rows:
+                return
+            yield from rows
 
     # -- queries ------------------------------------------------------------------------------
     def host_dated_span(self, host: str) -> tuple | None:

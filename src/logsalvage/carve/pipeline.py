@@ -15,8 +15,8 @@
 from __future__ import annotations
 
 import hashlib
-import heapq
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -79,6 +79,7 @@ class CarveResult:
     sources: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     output: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -152,6 +153,12 @@ def carve_chunk_task(task: ChunkTask) -> dict:
     return {"index": task.index, "reused": False}
 
 
+def _lap(result: CarveResult, step: str, since: float) -> float:
+    now = time.perf_counter()
+    result.seconds[step] = round(now - since, 2)
+    return now
+
+
 def plan_chunks(regions, paths: tuple[str, ...], formats: tuple[str, ...], work: Path, size: int) -> list[ChunkTask]:
     tasks = []
     for region in regions:
@@ -170,17 +177,38 @@ def _pieces(files: list[Path], kinds: tuple[str, ...]) -> Iterator[dict]:
         yield from table.to_pylist()
 
 
-def _records_in_order(files: list[Path], joined: list, format_id: str) -> Iterator[tuple[int, bytes, tuple | None]]:
-    """(offset, data, spans) of one format's records in image order, whole and rejoined ones merged."""
-    def whole() -> Iterator[tuple[int, bytes, tuple | None]]:
-        for f in files:
-            t = pq.read_table(f, columns=["kind", "offset", "data", "format_id"],
-                              filters=[("kind", "=", "record"), ("format_id", "=", format_id)])
-            for off, data in zip(t.column("offset").to_pylist(), t.column("data").to_pylist()):
-                yield off, data, None
+def _write_rejoined(joined: list, path: Path) -> Path:
+    """Rejoined records as a Parquet file beside the chunk files, for the ordered read."""
+    table = pa.Table.from_pydict({
+        "offset": [p.offset for p in joined], "data": [p.data for p in joined],
+        "format_id": [p.format_id for p in joined],
+        "spans": [",".join(f"{o}+{n}" for o, n in p.spans) for p in joined]},
+        schema=pa.schema([("offset", pa.int64()), ("data", pa.binary()), ("format_id", pa.string()),
+                          ("spans", pa.string())]))
+    pq.write_table(table, path, compression="none")
+    return path
 
-    rejoined = sorted((p.offset, p.data, tuple(p.spans)) for p in joined if p.format_id == format_id)
-    return heapq.merge(whole(), iter(rejoined), key=lambda r: r[0])
+
+def _unique_lines(rows):
+    """Identical lines (an old copy of a file found again) sort next to each other: keep the first,
+    with the offsets of the others, so a PostgreSQL message is never joined from two copies."""
+    current = None
+    dup: list[int] = []
+    for offset, data, spans in rows:
+        if current is not None and data == current[1] and not spans and not current[2]:
+            dup.append(offset)
+            continue
+        if current is not None:
+            yield (*current, dup)
+        current, dup = (offset, data, spans), []
+    if current is not None:
+        yield (*current, dup)
+
+
+def _spans(text: str | None) -> tuple[tuple[int, int], ...] | None:
+    if not text:
+        return None
+    return tuple((int(o), int(n)) for o, n in (part.split("+") for part in text.split(",")))
 
 
 def _host_settings(store: CaseStore, host: str, config: CaseConfig) -> tuple[str, str, str | None]:
@@ -232,6 +260,7 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
     if unknown:
         raise UsageError(f"no carve signature for format(s) {', '.join(sorted(unknown))}; "
                          f"carvable: {', '.join(sorted(known))}")
+    clock = time.perf_counter()
     image = open_image(paths)
     key = tuple(str(Path(p).resolve()) for p in image.paths)
     sha = image.sha256(progress=(lambda done: progress("hashing", done, image.size)) if progress else None)
@@ -244,6 +273,7 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
         regions = image.regions(block_size)
         tasks = plan_chunks(regions, key, chosen, work, image.size)
         result = CarveResult(display, sha, image.size, len(tasks), 0, problems=list(image.problems))
+        clock = _lap(result, "hash", clock)
         done = 0
         for info in map_ordered(carve_chunk_task, tasks, workers=workers, scheduler=scheduler):
             result.chunks_reused += info["reused"]
@@ -252,24 +282,32 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
             if progress:
                 progress("carving", done, image.size)
         files = [Path(t.out) for t in tasks]
+        clock = _lap(result, "scan_validate", clock)
         heads = [Piece(r["offset"], r["data"], r["format_id"], r["reason"] or "head", neighbour=r["neighbour"])
                  for r in _pieces(files, ("head",))]
         tails = [Piece(r["offset"], r["data"], r["format_id"], "tail", neighbour=r["neighbour"], follow=r["follow"])
                  for r in _pieces(files, ("tail",))]
         joined, leftover = reassemble(heads, tails, block_size=regions[0].block_size if regions else 4096)
         result.joined = len(joined)
+        rejoined = _write_rejoined(joined, work / "rejoined.parquet")
+        clock = _lap(result, "reassemble", clock)
         tz, tz_basis, prefix = _host_settings(store, host, config)
         anchor = _anchor(acquired, config, store, host, Path(paths[0]))
         allocation = {id(r): image.allocation(r) for r in regions}
-        first = True
+        # pieces of no known format (tails, unreadable ranges) are issues of the syslog source
+        fallback = "syslog" if "syslog" in chosen else chosen[0]
         for format_id in chosen:
             source_id = _source_id(sha, format_id)
             if store.has_source(source_id):
                 continue
-            staged = _stage_format(format_id, source_id, sha, display, files, joined, leftover if first else [],
-                                   _pieces(files, ("reject", "unreadable")) if first else iter(()),
-                                   store.stage_dir, anchor, prefix, regions, allocation)
-            first = False
+
+            def mine(fmt):
+                return (fmt or fallback) == format_id
+
+            problems = (r for r in _pieces(files, ("reject", "unreadable")) if mine(r["format_id"]))
+            staged = _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined,
+                                   [p for p in leftover if mine(p.format_id)], problems, anchor, prefix, regions,
+                                   allocation)
             if staged.events == 0 and staged.issues == 0:
                 staged.discard()
                 continue
@@ -287,14 +325,15 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
             result.sources.append({"format": format_id, "events": stats["events"], "issues": stats["issues"],
                                    "first": stats["first"], "last": stats["last"]})
         result.duplicates = result.records - result.events
-        for f in files:
+        _lap(result, "parse_dedupe_commit", clock)
+        for f in [*files, rejoined]:
             f.unlink(missing_ok=True)
     return result
 
 
-def _stage_format(format_id, source_id, sha, display, files, joined, leftover, rejects, stage_dir, anchor, prefix,
-                  regions, allocation) -> StagedSource:
-    writer = StageWriter(stage_dir, source_id)
+def _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined, leftover, rejects, anchor,
+                  prefix, regions, allocation) -> StagedSource:
+    writer = StageWriter(store.stage_dir, source_id)
 
     def annotate(rec: dict) -> None:
         spans = rec["_spans"]
@@ -302,6 +341,8 @@ def _stage_format(format_id, source_id, sha, display, files, joined, leftover, r
         region = next((r for r in regions if r.start <= offsets[0] < r.end), None)
         bs = region.block_size if region else 4096
         rec["blocks"] = ",".join(str(o // bs) for o in offsets)
+        if rec["_offset"] in copies:
+            rec["_copies"] = copies.pop(rec["_offset"])
         if any(o in joined_offsets for o in offsets):
             rec["rejoined"] = "yes"  # a line cut at a block boundary, joined with its tail from elsewhere
         alloc = allocation.get(id(region)) if region else None
@@ -312,11 +353,16 @@ def _stage_format(format_id, source_id, sha, display, files, joined, leftover, r
                 rec["owner_file"] = owner
 
     joined_offsets = {p.offset for p in joined}
+    copies: dict[int, str] = {}
     sink = StageSink(writer, source_id, display, anchor=anchor, annotate=annotate)
     asm = Assembler(shipped_formats()[format_id], ParseContext(pg_log_line_prefix=prefix), sink)
     n = 0
-    for n, (offset, data, spans) in enumerate(_records_in_order(files, joined, format_id), start=1):
-        asm.feed(Line(n, offset, data, len(data) + 1, spans=spans))
+    n = 0
+    for n, (offset, data, spans, dup) in enumerate(
+            _unique_lines(store.carved_records(files, rejoined, format_id, anchor.latest)), start=1):
+        if dup:
+            copies[offset] = ",".join(map(str, dup))
+        asm.feed(Line(n, offset, data, len(data) + 1, spans=_spans(spans)))
     asm.close()
     for p in leftover:
         sink.issue(p.offset, len(p.data), None, f"fragment that could not be rejoined ({p.kind or 'piece'})",
