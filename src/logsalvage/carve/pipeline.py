@@ -267,6 +267,9 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
     display = str(paths[0])
     with CaseStore(case_dir) as store:
         host = host or _host_from_path(paths[0], store) or "unknown"
+        # an image already listed by ingest keeps the name it has there (relative to the evidence)
+        known = store.query("SELECT path FROM inputs WHERE sha256 = ? AND role = 'image' ORDER BY path LIMIT 1", [sha])
+        display = known[0][0] if known else display
         store.record_input(display, None, sha, image.size, "image", host, "raw image, carved")
         work = store.case_dir / "carve" / sha[:16]
         work.mkdir(parents=True, exist_ok=True)
