@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from logsalvage import __version__
@@ -24,12 +25,13 @@ def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def _progress_bar(label: str):
-    """A rich progress display on stderr; a no-op callback when stderr is not a terminal."""
+@contextmanager
+def _progress(label: str):
+    """A progress callback ``(what, done, total)`` drawn with rich on stderr; silent when stderr is
+    not a terminal (scripts, --json pipelines)."""
     if not sys.stderr.isatty():
-        def quiet(name: str, done: int, total: int | None = None) -> None:
-            return None
-        return None, quiet
+        yield lambda name, done, total=None: None
+        return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
@@ -43,7 +45,8 @@ def _progress_bar(label: str):
             progress.update(task, total=total)
         progress.update(task, completed=done, description=name[-60:])
 
-    return progress, update
+    with progress:
+        yield update
 
 
 def cmd_demo(args) -> int:
@@ -82,16 +85,10 @@ def cmd_ingest(args) -> int:
     from logsalvage.ingest import ingest
 
     config = load_config(Path(args.config) if args.config else None)
-    progress, update = _progress_bar("ingest")
-    if progress is not None:
-        progress.start()
-    try:
+    with _progress("ingest") as update:
         result = ingest([Path(p) for p in args.paths], Path(args.case), host=args.host, kind=args.kind,
                         format_id=args.format, config=config, progress=update, workers=args.workers,
                         scheduler=args.scheduler)
-    finally:
-        if progress is not None:
-            progress.stop()
     if args.json:
         _print_json(result.as_dict())
     else:
@@ -144,18 +141,12 @@ def cmd_carve(args) -> int:
     for p in args.images:
         if not Path(p).exists():
             raise UsageError(f"image does not exist: {p}")
-    progress, update = _progress_bar("carve")
-    if progress is not None:
-        progress.start()
-    try:
+    with _progress("carve") as update:
         if args.case:
             result = carve_into_case([Path(p) for p in args.images], Path(args.case), host=args.host, progress=update,
                                      **kwargs)
         else:
             result = carve_to_file([Path(p) for p in args.images], Path(args.output), progress=update, **kwargs)
-    finally:
-        if progress is not None:
-            progress.stop()
     if args.json:
         _print_json(result.as_dict())
     else:

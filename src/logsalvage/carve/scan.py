@@ -242,12 +242,7 @@ class Scanner:
         self.backend = backend
         self._db = None
         if backend == "hyperscan" and self.ids:
-            db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
-            db.compile(expressions=[self.formats[f].signature.pattern for f in self.ids],
-                       ids=list(range(len(self.ids))), elements=len(self.ids),
-                       flags=[_hs.HS_FLAG_SOM_LEFTMOST] * len(self.ids))
-            self._db = db
-            self._scratch = _hs.Scratch(db)
+            self._compile_hyperscan()
         # fallback plan: anchor regex -> [(offset, format), ...] ordered by offset
         plans: dict[str, list[tuple[int, CarveFormat]]] = {}
         self._plain: list[CarveFormat] = []
@@ -274,12 +269,15 @@ class Scanner:
             if _hs is None:
                 self.backend = "python"
                 return
-            db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
-            db.compile(expressions=[self.formats[f].signature.pattern for f in self.ids],
-                       ids=list(range(len(self.ids))), elements=len(self.ids),
-                       flags=[_hs.HS_FLAG_SOM_LEFTMOST] * len(self.ids))
-            self._db = db
-            self._scratch = _hs.Scratch(db)
+            self._compile_hyperscan()
+
+    def _compile_hyperscan(self) -> None:
+        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        db.compile(expressions=[self.formats[f].signature.pattern for f in self.ids],
+                   ids=list(range(len(self.ids))), elements=len(self.ids),
+                   flags=[_hs.HS_FLAG_SOM_LEFTMOST] * len(self.ids))
+        self._db = db
+        self._scratch = _hs.Scratch(db)
 
     # --- matching ---------------------------------------------------------------------------
     def matches(self, buf, start: int = 0, end: int | None = None) -> list[tuple[int, int, str]]:
