@@ -54,8 +54,8 @@ class StagedSource:
 
     source_id: str
     sha256: str
-    events_path: Path | None = None
-    issues_path: Path | None = None
+    events_path: Path | list[Path] | None = None  # several when the source was parsed in slices
+    issues_path: Path | list[Path] | None = None
     events: int = 0
     issues: int = 0
     lines: int = 0
@@ -63,10 +63,21 @@ class StagedSource:
     known: bool = False  # already in the case: nothing was parsed
     error: str | None = None  # the source could not be read at all
 
+    @staticmethod
+    def _paths(value) -> list[Path]:
+        return [] if value is None else list(value) if isinstance(value, list) else [value]
+
+    @property
+    def events_paths(self) -> list[Path]:
+        return self._paths(self.events_path)
+
+    @property
+    def issues_paths(self) -> list[Path]:
+        return self._paths(self.issues_path)
+
     def discard(self) -> None:
-        for p in (self.events_path, self.issues_path):
-            if p is not None:
-                p.unlink(missing_ok=True)
+        for p in self.events_paths + self.issues_paths:
+            Path(p).unlink(missing_ok=True)
 
 
 class StageWriter:

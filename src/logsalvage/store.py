@@ -174,7 +174,7 @@ class CaseStore:
         """
         self.con.execute("BEGIN TRANSACTION")
         self.con.execute(f"""INSERT INTO issues SELECT source_id, path, "offset", length, line_no, reason, excerpt,
-                                 source_id || ':' || event_offset FROM read_parquet('{_sql_str(staged.issues_path)}')""")
+                                 source_id || ':' || event_offset FROM read_parquet({_parquet_list(staged.issues_paths)})""")
         canon = ", ".join(f'"{c}"' for c in CANONICAL_FIELDS)
         base = years.base_year if years.base_year is not None else 1970
         # local -> UTC through the offset of each distinct local hour (one ICU lookup per hour, not
@@ -185,7 +185,7 @@ class CaseStore:
                            WHEN mo = 2 AND d = 29 AND NOT (yr % 4 = 0 AND (yr % 100 <> 0 OR yr % 400 = 0)) THEN NULL
                            ELSE make_timestamp(yr, mo, d, 0, 0, 0) + to_microseconds(sod_us) END AS ts_local
             FROM (SELECT *, COALESCE(y, {int(base)} - ({int(years.last_epoch)} - year_epoch)) AS yr
-                  FROM read_parquet('{_sql_str(staged.events_path)}'))
+                  FROM read_parquet({_parquet_list(staged.events_paths)}))
             """)
         if dedupe:
             source, copies = "deduped", "copies"
@@ -307,6 +307,10 @@ class CaseStore:
                 return
             for row in rows:
                 yield dict(zip(names, row))
+
+
+def _parquet_list(paths) -> str:
+    return "[" + ", ".join(f"'{_sql_str(p)}'" for p in paths) + "]"
 
 
 def _sql_str(value) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -310,7 +311,7 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
             problems = (r for r in _pieces(files, ("reject", "unreadable")) if mine(r["format_id"]))
             staged = _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined,
                                    [p for p in leftover if mine(p.format_id)], problems, anchor, prefix, regions,
-                                   allocation)
+                                   allocation, work, workers, scheduler)
             if staged.events == 0 and staged.issues == 0:
                 staged.discard()
                 continue
@@ -334,39 +335,114 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
     return result
 
 
-def _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined, leftover, rejects, anchor,
-                  prefix, regions, allocation) -> StagedSource:
-    writer = StageWriter(store.stage_dir, source_id)
+PART_ROWS = 200_000  # records per parse task
+_CHUNK_NO = re.compile(rb"\]: \[\d+-(\d+)\] ")
+
+
+@dataclass(frozen=True)
+class PartTask:
+    """One slice of a format's records, in parse order, for a parse task on any worker."""
+
+    part: str
+    index: int
+    first_line_no: int
+    format_id: str
+    source_id: str
+    display: str
+    prefix: str | None
+    anchor: Anchor
+    regions: tuple
+    allocations: tuple  # one Allocation (or None) per region
+    joined_offsets: frozenset
+    stage_dir: str
+
+
+def _write_parts(rows, work: Path, format_id: str) -> list[tuple[Path, int]]:
+    """Cut the ordered records into Parquet slices of about PART_ROWS, only where the next record
+    starts a new second and is not a PostgreSQL continuation chunk, so no message and no group of
+    identical copies is split. Returns (path, first line number) per slice."""
+    schema = pa.schema([("offset", pa.int64()), ("data", pa.binary()), ("spans", pa.string())])
+    parts: list[tuple[Path, int]] = []
+    buf: dict[str, list] = {"offset": [], "data": [], "spans": []}
+    line_no = 1
+
+    def flush():
+        nonlocal line_no
+        if buf["offset"]:
+            path = work / f"{format_id}-part-{len(parts):05d}.parquet"
+            pq.write_table(pa.Table.from_pydict(buf, schema=schema), path, compression="none")
+            parts.append((path, line_no))
+            line_no += len(buf["offset"])
+            for col in buf.values():
+                col.clear()
+
+    prev_second = None
+    for offset, data, spans in rows:
+        second = data[:15]
+        if len(buf["offset"]) >= PART_ROWS and second != prev_second:
+            m = _CHUNK_NO.search(data, 0, 300)
+            if m is None or m.group(1) == b"1":
+                flush()
+        buf["offset"].append(offset)
+        buf["data"].append(data)
+        buf["spans"].append(spans)
+        prev_second = second
+    flush()
+    return parts
+
+
+def parse_carved_part(task: PartTask) -> StagedSource:
+    """Parse one slice of carved records into staging files (runs on any worker)."""
+    writer = StageWriter(Path(task.stage_dir), f"{task.source_id}-{task.index:05d}")
+    copies: dict[int, str] = {}
 
     def annotate(rec: dict) -> None:
         spans = rec["_spans"]
         offsets = [o for o, _ in spans] if spans else [rec["_offset"]]
-        region = next((r for r in regions if r.start <= offsets[0] < r.end), None)
-        bs = region.block_size if region else 4096
+        i = next((k for k, r in enumerate(task.regions) if r.start <= offsets[0] < r.end), None)
+        bs = task.regions[i].block_size if i is not None else 4096
         rec["blocks"] = ",".join(str(o // bs) for o in offsets)
         if rec["_offset"] in copies:
             rec["_copies"] = copies.pop(rec["_offset"])
-        if any(o in joined_offsets for o in offsets):
+        if any(o in task.joined_offsets for o in offsets):
             rec["rejoined"] = "yes"  # a line cut at a block boundary, joined with its tail from elsewhere
-        alloc = allocation.get(id(region)) if region else None
+        alloc = task.allocations[i] if i is not None else None
         if alloc is not None:
             owner = alloc.owner(offsets[0])
             rec["allocated"] = "yes" if owner else "no"
             if owner:
                 rec["owner_file"] = owner
 
-    joined_offsets = {p.offset for p in joined}
-    copies: dict[int, str] = {}
-    sink = StageSink(writer, source_id, display, anchor=anchor, annotate=annotate)
-    asm = Assembler(shipped_formats()[format_id], ParseContext(pg_log_line_prefix=prefix), sink)
+    sink = StageSink(writer, task.source_id, task.display, anchor=task.anchor, annotate=annotate)
+    asm = Assembler(shipped_formats()[task.format_id], ParseContext(pg_log_line_prefix=task.prefix), sink)
+    table = pq.read_table(task.part)
+    rows = zip(table.column("offset").to_pylist(), table.column("data").to_pylist(),
+               table.column("spans").to_pylist())
     n = 0
-    n = 0
-    for n, (offset, data, spans, dup) in enumerate(
-            _unique_lines(store.carved_records(files, rejoined, format_id, anchor.latest)), start=1):
+    for n, (offset, data, spans, dup) in enumerate(_unique_lines(rows), start=task.first_line_no):
         if dup:
             copies[offset] = ",".join(map(str, dup))
         asm.feed(Line(n, offset, data, len(data) + 1, spans=_spans(spans)))
     asm.close()
+    sink.flush()
+    writer.close()
+    Path(task.part).unlink(missing_ok=True)
+    return StagedSource(task.source_id, "", writer.events_path, writer.issues_path, sink.events, sink.issues,
+                        len(table), sink.year_state())
+
+
+def _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined, leftover, rejects, anchor,
+                  prefix, regions, allocation, work, workers, scheduler) -> StagedSource:
+    """Parse a format's carved records as parallel slices; fragments and rejects become issues."""
+    rows = store.carved_records(files, rejoined, format_id, anchor.latest)
+    parts = _write_parts(rows, work, format_id)
+    allocations = tuple(allocation.get(id(r)) for r in regions)
+    tasks = [PartTask(str(path), i, first, format_id, source_id, display, prefix, anchor, tuple(regions),
+                      allocations, frozenset(p.offset for p in joined), str(store.stage_dir))
+             for i, (path, first) in enumerate(parts)]
+    staged = list(map_ordered(parse_carved_part, tasks, workers=workers, scheduler=scheduler))
+    writer = StageWriter(store.stage_dir, f"{source_id}-fragments")
+    sink = StageSink(writer, source_id, display, anchor=anchor)
     for p in leftover:
         sink.issue(p.offset, len(p.data), None, f"fragment that could not be rejoined ({p.kind or 'piece'})",
                    p.data[:200].decode("utf-8", "backslashreplace"))
@@ -374,8 +450,10 @@ def _stage_format(store, format_id, source_id, sha, display, files, rejoined, jo
         sink.issue(r["offset"], r["length"], None, r["reason"], r["data"][:200].decode("utf-8", "backslashreplace"))
     sink.flush()
     writer.close()
-    return StagedSource(source_id, sha, writer.events_path, writer.issues_path, sink.events, sink.issues, n,
-                        sink.year_state())
+    return StagedSource(source_id, sha, [s.events_path for s in staged] + [writer.events_path],
+                        [s.issues_path for s in staged] + [writer.issues_path],
+                        sum(s.events for s in staged), sum(s.issues for s in staged) + sink.issues,
+                        sum(s.lines for s in staged))
 
 
 def _host_from_path(path: Path, store: CaseStore) -> str | None:
