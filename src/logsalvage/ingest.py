@@ -104,10 +104,14 @@ def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) 
     if config.pg_log_line_prefix is not None:
         for s in settings.values():
             s.pg_log_line_prefix, s.pg_prefix_basis = config.pg_log_line_prefix, "case config"
-    for s in settings.values():
+    for host, s in settings.items():
         for fmt in config.apache_logformats:
             if fmt not in s.apache_logformats:
                 s.apache_logformats.insert(0, fmt)
+        # what later stages (carving) need to read this host's records as ingest did
+        store.set_host_setting(host, "timezone", s.tz, s.tz_basis)
+        if s.pg_log_line_prefix is not None:
+            store.set_host_setting(host, "pg_log_line_prefix", s.pg_log_line_prefix, s.pg_prefix_basis)
     return settings
 
 

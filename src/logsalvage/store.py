@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS source_copies (
   host VARCHAR,
   kind VARCHAR
 );
+CREATE TABLE IF NOT EXISTS host_settings (
+  host VARCHAR NOT NULL,
+  key VARCHAR NOT NULL,   -- timezone, pg_log_line_prefix
+  value VARCHAR,
+  basis VARCHAR,          -- where the value came from
+  PRIMARY KEY (host, key)
+);
 CREATE TABLE IF NOT EXISTS inputs (
   path VARCHAR NOT NULL,
   member VARCHAR,
@@ -159,6 +166,14 @@ class CaseStore:
         self.con.execute("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?)",
                          [path, member, sha256, size, role, host, detail])
 
+    def set_host_setting(self, host: str, key: str, value: str | None, basis: str | None) -> None:
+        self.con.execute("INSERT OR REPLACE INTO host_settings VALUES (?, ?, ?, ?)", [host, key, value, basis])
+
+    def host_setting(self, host: str, key: str) -> tuple[str | None, str | None] | None:
+        row = self.con.execute("SELECT value, basis FROM host_settings WHERE host = ? AND key = ?",
+                               [host, key]).fetchone()
+        return (row[0], row[1]) if row else None
+
     def add_issue(self, source_id: str | None, path: str | None, offset: int | None, length: int | None,
                   line_no: int | None, reason: str, excerpt: str = "") -> None:
         self.con.execute("INSERT INTO issues VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -192,7 +207,7 @@ class CaseStore:
             self.con.execute("""
                 CREATE OR REPLACE TEMP VIEW deduped AS
                 SELECT * EXCLUDE (rn, all_offsets, copies),
-                       nullif(concat_ws(',', copies, array_to_string(all_offsets[2:], ',')), '') AS copies
+                       nullif(concat_ws(',', copies, nullif(array_to_string(all_offsets[2:], ','), '')), '') AS copies
                 FROM (SELECT *, row_number() OVER (PARTITION BY raw ORDER BY "offset") AS rn,
                              list("offset" ORDER BY "offset") OVER (PARTITION BY raw) AS all_offsets
                       FROM staged)

@@ -126,3 +126,36 @@ def test_cli_json_reports_the_carve(demo, tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["events"] > 0 and data["sha256"] and data["chunks"] >= 1
+
+
+def test_carve_reads_records_as_ingest_decided_for_the_host(tmp_path):
+    """The time zone and log_line_prefix found at ingest (etc/localtime, postgresql.conf) are used
+    for the host's carved records."""
+    import shutil as _shutil
+    from importlib import resources
+
+    from logsalvage.ingest import ingest
+
+    ev = tmp_path / "ev" / "db01"
+    (ev / "etc").mkdir(parents=True)
+    (ev / "var" / "lib" / "pgsql").mkdir(parents=True)
+    with resources.files("tzdata.zoneinfo").joinpath("Asia/Tokyo").open("rb") as src, \
+            open(ev / "etc" / "localtime", "wb") as dst:
+        _shutil.copyfileobj(src, dst)
+    (ev / "var" / "lib" / "pgsql" / "postgresql.conf").write_text("log_line_prefix = 'DATABASE=%d,USER=%u,CLIENT=%r,'\n")
+    case = tmp_path / "case"
+    ingest([tmp_path / "ev"], case)
+    line = (b"Dec  3 03:45:20 db01 postgres[11324]: [3-1] DATABASE=ferry,USER=webapp,"
+            b"CLIENT=192.168.10.11(46118),LOG:  duration: 3120.5 ms  statement: SELECT 1\n")
+    image = tmp_path / "disk.dd"
+    with open(image, "wb") as fh:
+        fh.write(b"\0" * 8192 + line * 20)
+        fh.truncate(1 << 20)
+    carve_into_case([image], case, host="db01", acquired=ACQUIRED)
+    con = duckdb.connect(str(case / "case.duckdb"), read_only=True)
+    row = con.execute("SELECT db_name, db_user, duration_ms, ts_utc, copies FROM events WHERE kind = 'salvage'").fetchall()
+    assert len(row) == 1  # twenty identical lines are one record with nineteen copies
+    db_name, db_user, duration, ts, copies = row[0]
+    assert (db_name, db_user, duration) == ("ferry", "webapp", 3120.5)
+    assert ts.isoformat() == "2017-12-02T18:45:20+00:00"  # 03:45:20 JST
+    assert len(copies.split(",")) == 19

@@ -41,6 +41,7 @@ from logsalvage.parsing.lines import Line
 from logsalvage.parsing.years import Anchor
 from logsalvage.staging import StagedSource, StageSink, StageWriter
 from logsalvage.store import CaseStore, YearDecision
+from logsalvage.timezones import sql_zone_name
 
 CHUNK = 32 << 20
 MAX_RECORD = 64 << 10
@@ -213,23 +214,20 @@ def _spans(text: str | None) -> tuple[tuple[int, int], ...] | None:
 
 
 def _host_settings(store: CaseStore, host: str, config: CaseConfig) -> tuple[str, str, str | None]:
-    """(time zone, basis, log_line_prefix) the case already decided for ``host``."""
-    row = store.query("SELECT tz, tz_basis FROM sources WHERE host = ? AND kind <> 'salvage' "
-                      "ORDER BY source_id LIMIT 1", [host])
+    """(time zone, basis, log_line_prefix) as the case config or the ingest of ``host`` decided them."""
     hc = config.hosts.get(host)
+    decided = store.host_setting(host, "timezone")
     if hc and hc.timezone:
         tz, basis = hc.timezone, "case config"
-    elif row:
-        tz, basis = row[0][0], f"as decided for the other sources of {host}: {row[0][1]}"
+    elif decided and decided[0]:
+        tz, basis = decided[0], f"as decided at ingest for {host}: {decided[1]}"
     else:
         tz, basis = "UTC", "default: no time zone known for this host"
     prefix = config.pg_log_line_prefix
     if prefix is None:
-        found = store.query("SELECT detail FROM inputs WHERE host = ? AND detail LIKE 'postgresql.conf: log_line_prefix = %'",
-                            [host])
-        if found:
-            prefix = found[0][0].split(" = ", 1)[1][1:-1]
-    return tz, basis, prefix
+        found = store.host_setting(host, "pg_log_line_prefix")
+        prefix = found[0] if found else None
+    return sql_zone_name(tz), basis, prefix
 
 
 def _anchor(acquired: datetime | None, config: CaseConfig, store: CaseStore, host: str, image_path: Path) -> Anchor:
