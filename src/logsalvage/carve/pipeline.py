@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logsalvage.carve.images import ImageReadError, open_image
+from logsalvage.carve.images import open_image
 from logsalvage.carve.pieces import Piece, carve_chunk
 from logsalvage.carve.reassemble import reassemble
 from logsalvage.carve.scan import Scanner
@@ -45,7 +45,6 @@ from logsalvage.timezones import sql_zone_name
 
 CHUNK = 32 << 20
 MAX_RECORD = 64 << 10
-READ_STEP = 1 << 20
 # one row per piece of a chunk: records, heads and tails (with the context reassembly needs),
 # rejects and unreadable ranges
 PIECE_SCHEMA = pa.schema([("kind", pa.string()), ("offset", pa.int64()), ("data", pa.binary()),
@@ -99,26 +98,11 @@ def _scanner(formats: tuple[str, ...]) -> Scanner:
 
 def _read_guarded(image, start: int, end: int, block_size: int) -> tuple[bytes, list[tuple[int, int, str]]]:
     """Bytes of [start, end); unreadable blocks come back as zeros and are listed."""
-    out = bytearray()
-    bad: list[tuple[int, int, str]] = []
-    pos = start
-    while pos < end:
-        n = min(READ_STEP, end - pos)
-        try:
-            out += image.read_at(pos, n)
-            pos += n
-            continue
-        except ImageReadError:
-            pass
-        for b in range(pos, pos + n, block_size):  # narrow the failure down to blocks
-            m = min(block_size, pos + n - b)
-            try:
-                out += image.read_at(b, m)
-            except ImageReadError as exc:
-                out += b"\0" * m
-                bad.append((b, m, f"unreadable: {exc.reason}"))
-        pos += n
-    return bytes(out), bad
+    pieces, errors = image.read_around_errors(start, end - start, granule=block_size)
+    buf = bytearray(end - start)
+    for offset, data in pieces:
+        buf[offset - start:offset - start + len(data)] = data
+    return bytes(buf), [(e.offset, e.length, f"unreadable: {e.reason}") for e in errors]
 
 
 def carve_chunk_task(task: ChunkTask) -> dict:
