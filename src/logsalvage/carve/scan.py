@@ -284,21 +284,28 @@ class Scanner:
         """Every signature match ``(start, end, format_id)`` that begins in ``[start, end)`` and
         ends within ``end + SLACK`` (and the buffer), nested ones included; sorted, one per start
         and format (the longest)."""
-        n = len(buf)
-        end = n if end is None else min(end, n)
-        if start >= end or not self.ids:
+        raw = self._raw(buf, start, end)
+        if raw is None:
             return []
-        lim = min(n, end + SLACK)
-        if self.backend == "hyperscan":
-            S, E, I = self._hs_raw(buf, start, lim)
-        else:
-            S, E, I = self._py_raw(buf, start, end, lim)
+        S, E, I, end = raw
         ids = self.ids
         best: dict[tuple[int, int], int] = {}
         for s, e, i in zip(S, E, I):
             if s < end and best.get((s, i), -1) < e:
                 best[(s, i)] = e
         return sorted((s, e, ids[i]) for (s, i), e in best.items())
+
+    def _raw(self, buf, start: int, end: int | None):
+        """(starts, ends, format indexes, end) of the backend's raw matches beginning in [start, end);
+        None when there is nothing to scan."""
+        n = len(buf)
+        end = n if end is None else min(end, n)
+        if start >= end or not self.ids:
+            return None
+        lim = min(n, end + SLACK)
+        if self.backend == "hyperscan":
+            return (*self._hs_raw(buf, start, lim), end)
+        return (*self._py_raw(buf, start, end, lim), end)
 
     def find(self, buf, start: int = 0, end: int | None = None) -> list[tuple[int, str]]:
         """Header starts ``(offset, format_id)`` in ``[start, end)``, sorted, deduplicated, with
@@ -308,15 +315,10 @@ class Scanner:
 
     def find_arrays(self, buf, start: int = 0, end: int | None = None) -> tuple[list[int], list[str]]:
         """``find`` as two parallel lists (offsets, format ids): what the carver walks."""
-        n = len(buf)
-        end = n if end is None else min(end, n)
-        if start >= end or not self.ids:
+        raw = self._raw(buf, start, end)
+        if raw is None:
             return [], []
-        lim = min(n, end + SLACK)
-        if self.backend == "hyperscan":
-            S, E, I = self._hs_raw(buf, start, lim)
-        else:
-            S, E, I = self._py_raw(buf, start, end, lim)
+        S, E, I, end = raw
         ids = self.ids
         # the usual case: starts in order and no match overlapping the next one
         nxt = islice(S, 1, None)
