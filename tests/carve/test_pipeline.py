@@ -77,24 +77,15 @@ def test_output_file_is_time_ordered_and_worker_count_independent(demo, tmp_path
     assert not (tmp_path / "one.txt.carve-case").exists()
 
 
-def test_interrupted_carve_resumes_with_the_same_events(demo, tmp_path, monkeypatch):
+def test_interrupted_carve_resumes_with_the_same_events(demo, tmp_path, monkeypatch, interrupt_nth_call):
     out, _ = demo
     image = out / "evidence" / "db01" / "image" / "sdb1.dd"
     monkeypatch.setattr(pipeline, "CHUNK", 8 << 20)  # more chunks, so the interruption falls mid-way
     carve_into_case([image], tmp_path / "whole", host="db01", acquired=ACQUIRED)
-    real = pipeline.carve_chunk_task
-    calls = {"n": 0}
-
-    def interrupting(task):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(pipeline, "carve_chunk_task", interrupting)
+    restore = interrupt_nth_call(pipeline, "carve_chunk_task", 3)
     with pytest.raises(KeyboardInterrupt):
         carve_into_case([image], tmp_path / "resumed", host="db01", acquired=ACQUIRED)
-    monkeypatch.setattr(pipeline, "carve_chunk_task", real)
+    restore()
     resumed = carve_into_case([image], tmp_path / "resumed", host="db01", acquired=ACQUIRED)
     assert resumed.chunks_reused == 2
 

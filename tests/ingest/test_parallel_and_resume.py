@@ -40,22 +40,13 @@ def test_two_workers_give_the_same_case(tmp_path):
     assert len(_dump(tmp_path / "one")[0]) == 3000
 
 
-def test_interrupted_ingest_resumes_without_loss_or_doubles(tmp_path, monkeypatch):
+def test_interrupted_ingest_resumes_without_loss_or_doubles(tmp_path, interrupt_nth_call):
     ev = _evidence(tmp_path)
     ingest([ev], tmp_path / "whole")
-    real = ingest_module.parse_source
-    calls = {"n": 0}
-
-    def interrupting(task):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(ingest_module, "parse_source", interrupting)
+    restore = interrupt_nth_call(ingest_module, "parse_source", 3)
     with pytest.raises(KeyboardInterrupt):
         ingest([ev], tmp_path / "resumed")
-    monkeypatch.setattr(ingest_module, "parse_source", real)
+    restore()
     partial = _dump(tmp_path / "resumed")
     assert len(partial[2]) == 2  # two sources were committed before the interruption
     ingest([ev], tmp_path / "resumed")
