@@ -158,6 +158,80 @@ def cmd_carve(args) -> int:
     return EXIT_OK
 
 
+def _open_case(case: str):
+    """An existing case, opened for writing (continuity keeps its merged timeline there)."""
+    from logsalvage.store import DB_NAME, CaseStore
+
+    if not (Path(case) / DB_NAME).exists():
+        raise UsageError(f"no case database at {Path(case) / DB_NAME} (run 'logsalvage ingest' first)")
+    return CaseStore(Path(case))
+
+
+def _period(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"--period must be 'auto' or a positive number of seconds, not {text!r}")
+    return int(text)
+
+
+def cmd_continuity(args) -> int:
+    from logsalvage.continuity.analysis import case_continuity
+    from logsalvage.continuity.report import render_text
+
+    with _open_case(args.case) as store:
+        result = case_continuity(store, host=args.host, heartbeat=args.heartbeat, period=_period(args.period),
+                                 since=args.since, until=args.until, k=args.k)
+    if args.json:
+        _print_json(result)
+    else:
+        print(render_text(result))
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    import tempfile
+
+    from logsalvage.config import load_config
+    from logsalvage.continuity.agreement import compare_files, compare_in_case
+    from logsalvage.continuity.report import render_compare
+
+    period = _period(args.period)
+    if args.files:
+        if args.case or args.a or args.b or len(args.files) != 2:
+            raise UsageError("give either --case DIR --a SIDE --b SIDE, or two files FILE_A FILE_B")
+        with tempfile.TemporaryDirectory(prefix="logsalvage-compare-") as work:
+            result = compare_files(Path(args.files[0]), Path(args.files[1]), Path(work), period=period, k=args.k,
+                                   config=load_config(Path(args.config) if args.config else None),
+                                   examples=args.examples)
+    else:
+        if not (args.case and args.a and args.b):
+            raise UsageError("give either --case DIR --a SIDE --b SIDE, or two files FILE_A FILE_B")
+        with _open_case(args.case) as store:
+            result = compare_in_case(store, args.host, args.a, args.b, period=period, k=args.k,
+                                     examples=args.examples)
+    if args.json:
+        _print_json(result)
+    else:
+        print(render_compare(result))
+    return EXIT_OK
+
+
+def cmd_plot(args) -> int:
+    from logsalvage.report.figures import write_continuity_figures
+
+    out = Path(args.output)
+    with _open_case(args.case) as store:
+        written = write_continuity_figures(store, out, host=args.host, heartbeat=args.heartbeat,
+                                           period=_period(args.period), k=args.k)
+    if args.json:
+        _print_json({"figures": [str(p) for p in written]})
+    else:
+        for p in written:
+            print(p)
+    return EXIT_OK
+
+
 def cmd_formats(args) -> int:
     from logsalvage.parsing.formats import log_formats
 
@@ -225,6 +299,45 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--scheduler", metavar="tcp://HOST:PORT")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_carve)
+
+    def heartbeat_options(parser) -> None:
+        parser.add_argument("--heartbeat", default="auto", metavar="auto|REGEX",
+                            help="the periodic record proving continuity (default: found automatically)")
+        parser.add_argument("--period", default="auto", metavar="auto|SECONDS",
+                            help="its period (default: the median interval between its records)")
+        parser.add_argument("-k", type=int, default=2, metavar="K",
+                            help="a hole is more than K periods without a heartbeat (default 2)")
+
+    co = sub.add_parser("continuity", help="merged timeline per host: heartbeat, holes, coverage, gaps, seams")
+    co.add_argument("--case", required=True, metavar="DIR")
+    co.add_argument("--host")
+    heartbeat_options(co)
+    co.add_argument("--since", metavar="ISO", help="coverage window start (no offset: the host's time zone)")
+    co.add_argument("--until", metavar="ISO", help="coverage window end")
+    co.add_argument("--json", action="store_true")
+    co.set_defaults(func=cmd_continuity)
+
+    cp = sub.add_parser("compare", help="agreement of two sources over their overlap (salvaged vs preserved)")
+    cp.add_argument("files", nargs="*", metavar="FILE", help="two log files to compare (instead of --case)")
+    cp.add_argument("--case", metavar="DIR")
+    cp.add_argument("--host")
+    cp.add_argument("--a", metavar="SIDE", help="live, backup, salvage, a source id or a source path")
+    cp.add_argument("--b", metavar="SIDE")
+    cp.add_argument("--period", default="auto", metavar="auto|SECONDS",
+                    help="heartbeat period used to call a stretch absent (default: the host's heartbeat)")
+    cp.add_argument("-k", type=int, default=2, metavar="K")
+    cp.add_argument("--examples", type=int, default=5, metavar="N", help="examples per cause (default 5)")
+    cp.add_argument("--config", metavar="case.yaml", help="for FILE mode: time zone, acquisition date")
+    cp.add_argument("--json", action="store_true")
+    cp.set_defaults(func=cmd_compare)
+
+    pl = sub.add_parser("plot", help="continuity figures (PNG and SVG): time of day, coverage, gaps")
+    pl.add_argument("--case", required=True, metavar="DIR")
+    pl.add_argument("--host", help="default: every host")
+    pl.add_argument("-o", "--output", required=True, metavar="DIR")
+    heartbeat_options(pl)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plot)
 
     f = sub.add_parser("formats", help="list the log formats this version reads")
     f.add_argument("--json", action="store_true")

@@ -21,7 +21,7 @@ from logsalvage.model import CANONICAL_FIELDS, Source
 from logsalvage.staging import StagedSource
 
 DB_NAME = "case.duckdb"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _CANON_SQL = ",\n  ".join(f'"{name}" {typ}' for name, typ in CANONICAL_FIELDS.items())
 
@@ -92,7 +92,10 @@ CREATE TABLE IF NOT EXISTS events (
   raw VARCHAR,
   message VARCHAR,
   {_CANON_SQL},
-  extra VARCHAR
+  extra VARCHAR,
+  -- copies of one record share host, second and this key: PostgreSQL (pid, message number), else
+  -- the text and its occurrence number within the source (see continuity.timeline)
+  record_key UBIGINT
 );
 CREATE TABLE IF NOT EXISTS issues (
   source_id VARCHAR,
@@ -105,6 +108,12 @@ CREATE TABLE IF NOT EXISTS issues (
   event_id VARCHAR  -- set when the problem is inside an event (e.g. invalid UTF-8 it keeps escaped)
 );
 """
+
+# the record key of an event (a column expression over an event's columns; a window per source)
+def record_key_sql(per_source: str = "source_id, ", offset: str = '"offset"') -> str:
+    return f"""CASE WHEN process_pid IS NOT NULL AND pg_seq IS NOT NULL THEN hash(process_pid, pg_seq)
+       ELSE hash(raw, row_number() OVER (PARTITION BY {per_source}hash(raw) ORDER BY {offset})) END"""
+
 
 @dataclass(frozen=True)
 class YearDecision:
@@ -138,7 +147,22 @@ class CaseStore:
         if not read_only:
             self.con.execute(SCHEMA)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            self._migrate()
         self.stage_dir = self.case_dir / "staging"
+
+    def _migrate(self) -> None:
+        """Bring a case written by an earlier version up to this schema, in place."""
+        version = int(self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        if version < 2:  # record_key: computed once for the events already in the case
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS record_key UBIGINT")
+            self.con.execute(f"""
+                UPDATE events SET record_key = k.key
+                FROM (SELECT source_id, "offset", {record_key_sql()} AS key FROM events) k
+                WHERE events.source_id = k.source_id AND events."offset" = k."offset"
+                """)
+            self.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+            self.con.execute("COMMIT")
 
     def close(self) -> None:
         self.con.close()
@@ -237,7 +261,8 @@ class CaseStore:
                      WHEN utc_offset_s IS NOT NULL THEN 'UTC offset in record'
                      WHEN o.transition THEN ? || '; DST transition hour: ambiguous or skipped local time, first offset used'
                      ELSE ? END),
-              ?, s."offset", length, line_no, line_count, spans, {copies}, raw, message, {canon}, extra
+              ?, s."offset", length, line_no, line_count, spans, {copies}, raw, message, {canon}, extra,
+              {record_key_sql(per_source="", offset='s."offset"')}
             FROM {source} s LEFT JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local) AND s.utc_offset_s IS NULL
             """, [src.source_id, src.source_id, src.host, src.kind, src.format_id, years.basis,
                   f"time zone {src.tz} ({src.tz_basis})", f"time zone {src.tz} ({src.tz_basis})", recovered])
@@ -313,6 +338,32 @@ class CaseStore:
     def query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return self.con.execute(sql, list(params)).fetchall()
 
+    def execute(self, sql: str, params: Iterable = ()) -> None:
+        self.con.execute(sql, list(params))
+
+    def columns(self, sql: str, params: Iterable = ()) -> dict:
+        """A query's result as one numpy array per column (bulk numbers for analysis and plots)."""
+        return self.con.execute(sql, list(params)).fetchnumpy()
+
+    def regex_error(self, pattern: str) -> str | None:
+        """Why DuckDB (RE2) rejects ``pattern``, or None when it is a valid regular expression."""
+        try:
+            self.con.execute("SELECT regexp_matches('', ?)", [pattern])
+        except duckdb.Error as exc:
+            return str(exc).split("\n", 1)[0]
+        return None
+
+    def meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def transaction(self):
+        """``with store.transaction():`` commits on success, rolls back on any error."""
+        return _Transaction(self.con)
+
     def query_dicts(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
         cur = self.con.execute(sql, list(params))
         names = [d[0] for d in cur.description]
@@ -322,6 +373,18 @@ class CaseStore:
                 return
             for row in rows:
                 yield dict(zip(names, row))
+
+
+class _Transaction:
+    def __init__(self, con):
+        self.con = con
+
+    def __enter__(self):
+        self.con.execute("BEGIN TRANSACTION")
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _parquet_list(paths) -> str:
