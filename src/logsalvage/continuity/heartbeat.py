@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from logsalvage.continuity.coverage import distinct_sorted
 from logsalvage.errors import UsageError
 from logsalvage.store import CaseStore
 
@@ -37,6 +38,7 @@ class Heartbeat:
     template: dict = field(default_factory=dict)  # the template's field values (auto)
     template_hash: int | None = None
     example: str | None = None
+    beats: dict | None = field(default=None, compare=False, repr=False)  # matches already found
 
     def filter_sql(self) -> tuple[str, list]:
         """A WHERE condition over ``events`` selecting the heartbeat's records, with parameters."""
@@ -99,21 +101,26 @@ def given(store: CaseStore, host: str, pattern: str, *, period: int | None = Non
     problem = store.regex_error(pattern)
     if problem:
         raise UsageError(f"--heartbeat is not a valid regular expression: {problem}")
-    found = store.query("""
-        SELECT count(*), arg_min(raw, (ts_utc, source_id, "offset")), list(DISTINCT format_id ORDER BY format_id)
-        FROM events WHERE host = ? AND ts_utc IS NOT NULL AND regexp_matches(raw, ?)""", [host, pattern])[0]
-    if not found[0]:
+    # one pass of the expression over the host's events; its matches serve every later step
+    found = store.columns("""
+        SELECT DISTINCT epoch(e.ts_utc)::BIGINT AS sec, s.ord, s.bit, e.format_id
+        FROM (SELECT source_id, ts_utc, format_id FROM events
+              WHERE host = ? AND ts_utc IS NOT NULL AND regexp_matches(raw, ?)) e
+        JOIN timeline_sources s USING (source_id) ORDER BY sec""", [host, pattern])
+    if found["sec"].size == 0:
         return None
-    secs = np.unique(store.columns("""SELECT epoch(ts_utc)::BIGINT AS sec FROM events
-                                      WHERE host = ? AND ts_utc IS NOT NULL AND regexp_matches(raw, ?)""",
-                                   [host, pattern])["sec"])
+    secs = distinct_sorted(found["sec"])
     gaps = np.diff(secs)
     p = period or (int(round(float(np.median(gaps)))) if gaps.size else None)
     if not p:
         raise UsageError(f"the heartbeat pattern matches a single second on {host}: give --period")
     regular = float(np.mean((gaps >= p / 2) & (gaps <= p * 3 / 2))) if gaps.size else 0.0
+    example = store.query("""SELECT raw FROM events WHERE host = ? AND epoch(ts_utc)::BIGINT = ?
+                             AND regexp_matches(raw, ?) ORDER BY source_id, "offset" LIMIT 1""",
+                          [host, int(secs[0]), pattern])[0][0]
+    beats = {k: found[k] for k in ("sec", "ord", "bit")}
     return Heartbeat(pattern=pattern, period_s=p, how="given", records=int(secs.size), regularity=regular,
-                     formats=tuple(found[2]), example=found[1])
+                     formats=tuple(sorted(set(found["format_id"].tolist()))), example=example, beats=beats)
 
 
 def pattern_for(message: str, keep: str | None = None) -> str:
@@ -134,6 +141,8 @@ def _generalise(text: str) -> str:
 def beat_seconds(store: CaseStore, host: str, heartbeat: Heartbeat):
     """The heartbeat's seconds, one row per source holding it, in time order: numpy columns ``sec``,
     ``ord`` (the source's number in ``timeline_sources``) and ``bit`` (its kind's bit)."""
+    if heartbeat.beats is not None:
+        return heartbeat.beats
     where, params = heartbeat.filter_sql()
     return store.columns(f"""
         SELECT DISTINCT epoch(e.ts_utc)::BIGINT AS sec, s.ord, s.bit
