@@ -197,6 +197,8 @@ def cmd_compare(args) -> int:
     from logsalvage.continuity.report import render_compare
 
     period = _period(args.period)
+    if args.examples < 0:
+        raise UsageError(f"--examples must be 0 or more, not {args.examples}")
     if args.files:
         if args.case or args.a or args.b or len(args.files) != 2:
             raise UsageError("give either --case DIR --a SIDE --b SIDE, or two files FILE_A FILE_B")

@@ -49,16 +49,21 @@ def host_figures(store: CaseStore, host: str, out_dir: Path, options: Options) -
         if model.formats and s.format_id not in model.formats:
             continue
         own = model.by_source.get(s.source_id)
-        intervals = own[0].covered_intervals() if own else [(s.first, max(s.last, s.first + 1))]
-        rows.append(CoverageRow(label=f"{s.kind}  {s.display}", kind=s.kind, intervals=tuple(intervals)))
+        if own:
+            rows.append(CoverageRow(label=f"{s.kind}  {s.display}", kind=s.kind,
+                                    intervals=tuple(own[0].covered_intervals())))
+        else:  # no heartbeat in it: only its first to last record can be drawn, nothing proven
+            rows.append(CoverageRow(label=f"{s.kind}  {s.display} (span, no heartbeat)", kind=s.kind,
+                                    intervals=((s.first, max(s.last, s.first + 1)),)))
     for kind, cov in model.by_kind.items():
         rows.append(CoverageRow(label=f"{kind} (all sources)", kind=kind, intervals=tuple(cov.covered_intervals())))
     if model.merged is not None:
         rows.append(CoverageRow(label="merged timeline", kind="merged",
                                 intervals=tuple(model.merged.covered_intervals())))
     holes = list(model.merged.holes) if model.merged is not None else []
-    written += coverage_figure(rows, holes, out_dir / f"{safe}-coverage", tz=tz,
-                               title=f"{host}: time covered by each source (heartbeat-proven), holes marked")
+    title = (f"{host}: time covered by each source (heartbeat-proven), holes marked" if model.heartbeat
+             else f"{host}: time spanned by each source (no heartbeat found: continuity not proven)")
+    written += coverage_figure(rows, holes, out_dir / f"{safe}-coverage", tz=tz, title=title)
     period = model.heartbeat.period_s if model.heartbeat else None
     written += gap_histogram_figure(gap_histogram(store, host, formats=model.formats), out_dir / f"{safe}-gaps",
                                     title=f"{host}: seconds between consecutive {stream} records",
