@@ -56,10 +56,13 @@ def cmd_demo(args) -> int:
     truth = _existing_demo(out, args)
     if truth is not None:
         print(f"demo evidence for seed {args.seed} already in {out / 'evidence'}: kept as it is", file=sys.stderr)
+        if not (out / "case.yaml").exists():  # made before the demo wrote its case config
+            from logsalvage.demo.caseconfig import write_case_config
+            write_case_config(out / "case.yaml")
     else:
         truth = generate(out, days=args.days, image_mb=args.image_mb, seed=args.seed, full=args.full,
-                         progress=lambda msg: print(msg, file=sys.stderr))
-    info = {"evidence": str(out / "evidence"), "truth": str(out / "truth.json"),
+                         exfil=getattr(args, "exfil", False), progress=lambda msg: print(msg, file=sys.stderr))
+    info = {"evidence": str(out / "evidence"), "truth": str(out / "truth.json"), "config": str(out / "case.yaml"),
             "files": len(truth.get("files", {})), "scale": truth.get("scale")}
     if args.json:
         _print_json(info)
@@ -77,6 +80,10 @@ def _existing_demo(out: Path, args) -> dict | None:
     same = (truth.get("seed") == args.seed and truth.get("scale") == ("full" if args.full else "default")
             and (args.days is None or truth.get("days") == args.days)
             and (args.image_mb is None or truth.get("image", {}).get("size") == args.image_mb << 20))
+    made_with_exfil = isinstance(truth.get("exfiltration"), dict)
+    if made_with_exfil != bool(getattr(args, "exfil", False)):
+        raise UsageError(f"{out} holds a demo generated {'with' if made_with_exfil else 'without'} --exfil; "
+                         "generate into an empty directory (or delete its evidence/ and truth.json first)")
     return truth if same else None
 
 
@@ -234,6 +241,27 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
+def cmd_detect(args) -> int:
+    from logsalvage.config import load_config
+    from logsalvage.detect.run import run_detection, write_findings
+    from logsalvage.detect.summary import render_text
+
+    rule_dirs = [Path(d) for d in (args.rules or [])]
+    for d in rule_dirs:
+        if not d.is_dir():
+            raise UsageError(f"--rules must be a directory of Sigma rules: {d}")
+    config = load_config(Path(args.config) if args.config else None)
+    with _open_case(args.case) as store:
+        result = run_detection(store, config, rule_dirs)
+    path = write_findings(Path(args.case), result)
+    if args.json:
+        _print_json(result)
+    else:
+        print(render_text(result))
+        print(f"\nfindings written to {path}")
+    return EXIT_OK
+
+
 def cmd_formats(args) -> int:
     from logsalvage.parsing.formats import log_formats
 
@@ -261,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--image-mb", type=int, default=None, help="size of the raw log-partition image")
     d.add_argument("--seed", type=int, default=2017)
     d.add_argument("--full", action="store_true", help="the incident's scale (~2.4 M DB records, GiB image)")
+    d.add_argument("--exfil", action="store_true",
+                   help="also plant a theft of customer data through the web shell (truth.json 'exfiltration')")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_demo)
 
@@ -340,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     heartbeat_options(pl)
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plot)
+
+    dt = sub.add_parser("detect", help="attack chain, database traces and the exfiltration verdict -> findings.json")
+    dt.add_argument("--case", required=True, metavar="DIR")
+    dt.add_argument("--rules", action="append", metavar="DIR", help="extra Sigma rules (repeatable)")
+    dt.add_argument("--config", metavar="case.yaml", help="addresses, inventory, IOCs, containment (optional)")
+    dt.add_argument("--json", action="store_true")
+    dt.set_defaults(func=cmd_detect)
 
     f = sub.add_parser("formats", help="list the log formats this version reads")
     f.add_argument("--json", action="store_true")

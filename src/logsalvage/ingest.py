@@ -10,8 +10,9 @@ resumed by running it again.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone as dt_timezone, tzinfo
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +21,7 @@ from logsalvage.errors import UsageError
 from logsalvage.parsing.apache_logformat import read_httpd_conf
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
+from logsalvage.parsing.listings import InventoryEntry, ListingParser, Problem, parse_inventory_line
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
 from logsalvage.parsing.years import Anchor, fit_leap_days, resolve_base_year
 from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha256_of, stream_lines
@@ -27,7 +29,7 @@ from logsalvage.cluster import map_ordered
 from logsalvage.staging import StagedSource, StageSink, StageWriter, YearState
 from logsalvage.model import Source
 from logsalvage.store import CaseStore, YearDecision
-from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif
+from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif, zone_or_none
 
 YEARFUL_FIRST = {"apache-access": 0, "apache-error": 0, "vsftpd": 0, "xferlog": 0, "postgresql-stderr": 0,
                  "postgresql-csvlog": 0}
@@ -219,6 +221,72 @@ def _commit(cand: Candidate, staged: StagedSource, store: CaseStore, settings: H
                            "year_basis": years.basis})
 
 
+FS_BATCH = 50_000
+_FS_ISSUE_PREFIX = {"inventory": "checksum inventory: ", "listing": "file listing: "}
+
+
+def _tzinfo(name: str) -> tzinfo:
+    zone = zone_or_none(name)
+    if zone is not None:
+        return zone
+    m = re.fullmatch(r"UTC([+-])(\d\d):(\d\d)", name)  # the fixed offsets of timezones.zone_from_tzif
+    if m:
+        return dt_timezone((1 if m.group(1) == "+" else -1) * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+    return dt_timezone.utc
+
+
+def _store_file_evidence(cand: Candidate, store: CaseStore, config: CaseConfig,
+                         settings: dict[str, HostSettings]) -> int:
+    """Parse a checksum inventory or a listing into ``file_inventory``/``file_listing`` rows; lines
+    that do not parse become issues. The input's earlier rows are replaced, so ingesting it again
+    does not double them. Returns the number of issues."""
+    host = cand.host or "unknown"
+    prefix = _FS_ISSUE_PREFIX[cand.role]
+    s = settings.get(host) or HostSettings()
+    if cand.role == "listing":
+        parser = ListingParser(_tzinfo(s.tz), f"{s.tz} ({s.tz_basis})", choose_anchor(cand, config, store, host))
+        feed, table = parser.feed, "file_listing"
+        cols = ["host", "input_path", "member", "directory", "name", "path", "type", "mode", "links", "owner", "grp",
+                "size", "time_kind", "time", "time_raw", "target", "line_no", "time_basis", "time_precision"]
+    else:
+        feed, table = parse_inventory_line, "file_inventory"
+        cols = ["host", "input_path", "member", "hash_type", "hash", "path", "line_no", "input_mtime"]
+    issue_cols = ["source_id", "path", "offset", "length", "line_no", "reason", "excerpt", "event_id"]
+    rows: list[tuple] = []
+    issues: list[tuple] = []
+    n_issues = 0
+    with store.transaction():
+        store.execute(f"DELETE FROM {table} WHERE input_path = ? AND member IS NOT DISTINCT FROM ?",
+                      [cand.rel, cand.member])
+        store.execute("DELETE FROM issues WHERE source_id IS NULL AND path = ? AND starts_with(reason, ?)",
+                      [cand.display, prefix])
+        try:
+            for line in stream_lines(cand):
+                if line.too_long:
+                    out = Problem(line.line_no, "line too long to be a listing or checksum line", "")
+                else:
+                    out = feed(line.line_no, line.data.decode("utf-8", "backslashreplace"))
+                if isinstance(out, Problem):
+                    issues.append((None, cand.display, line.offset, line.length, line.line_no, prefix + out.reason,
+                                   out.text[:200], None))
+                elif isinstance(out, InventoryEntry):
+                    rows.append((host, cand.rel, cand.member, out.hash_type, out.hash, out.path, out.line_no,
+                                 cand.mtime))
+                elif out is not None:
+                    for t in out.times:
+                        rows.append((host, cand.rel, cand.member, out.directory, out.name, out.path, out.type,
+                                     out.mode, out.links, out.owner, out.grp, out.size, t.kind, t.time, t.raw,
+                                     out.target, out.line_no, t.basis, t.precision))
+                if len(rows) >= FS_BATCH:
+                    store.insert_rows(table, cols, rows)
+                    rows = []
+        except ReadProblem as exc:
+            issues.append((None, cand.display, exc.offset, None, None, f"{prefix}stream ends early: {exc}", "", None))
+        store.insert_rows(table, cols, rows)
+        n_issues = store.insert_rows("issues", issue_cols, issues)
+    return n_issues
+
+
 def _clear_staging(stage_dir: Path) -> None:
     """Staged files not committed (an interrupted or failed run) are parsed again next time."""
     if stage_dir.is_dir():
@@ -265,6 +333,8 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
                     except OSError:
                         sha = None
                 store.record_input(cand.rel, cand.member, sha, cand.size, cand.role, cand.host, what)
+                if cand.role in ("inventory", "listing") and sha is not None:
+                    result.issues += _store_file_evidence(cand, store, config, settings)
                 if cand.role in ("unknown", "unreadable"):
                     store.add_issue(None, cand.display, None, None, None, f"{cand.role} input: {what}")
                     result.issues += 1

@@ -326,7 +326,7 @@ def _classify(cand: Candidate, specs: list[FormatSpec]) -> Candidate:
 
 _CHECKSUM_LINE = re.compile(rb"^[0-9a-f]{32,128} [ *]\S")
 _LS_LINE = re.compile(rb"^(?:total \d+|[-dlcbps][rwxsStT-]{9}[.+@]? +\d+ )")
-_BODYFILE_LINE = re.compile(rb"^\d*\|[^|]*\|\d+(?:-\d+)*\|[-drwxlcbps/]{10,}\|")
+_BODYFILE_LINE = re.compile(rb"^[0-9a-fA-F]*\|[^|]*\|\d+(?:-\d+)*\|[-drwxlcbps/]{10,}\|")
 
 
 def _non_log_evidence(head: bytes) -> tuple[str, str] | None:

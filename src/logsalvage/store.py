@@ -15,6 +15,7 @@ from datetime import date
 from typing import Iterable, Iterator
 
 import duckdb
+import pyarrow as pa
 
 from logsalvage.errors import UsageError
 from logsalvage.model import CANONICAL_FIELDS, Source
@@ -107,7 +108,45 @@ CREATE TABLE IF NOT EXISTS issues (
   excerpt VARCHAR,
   event_id VARCHAR  -- set when the problem is inside an event (e.g. invalid UTF-8 it keeps escaped)
 );
+-- file-system evidence that is not a log (parsing.listings): one row per checksum line
+CREATE TABLE IF NOT EXISTS file_inventory (
+  host VARCHAR NOT NULL,
+  input_path VARCHAR NOT NULL,  -- inputs.path / inputs.member of the inventory file
+  member VARCHAR,
+  hash_type VARCHAR NOT NULL,   -- md5, sha1, sha256, … (from the digest length)
+  hash VARCHAR NOT NULL,        -- lower-case hex
+  path VARCHAR NOT NULL,
+  line_no BIGINT,
+  input_mtime TIMESTAMPTZ       -- modification time of the inventory file: about when it was made
+);
+-- one row per (entry, time kind) of an ls -l listing or a bodyfile
+CREATE TABLE IF NOT EXISTS file_listing (
+  host VARCHAR NOT NULL,
+  input_path VARCHAR NOT NULL,
+  member VARCHAR,
+  directory VARCHAR,            -- the directory listed; NULL when the listing does not say
+  name VARCHAR NOT NULL,        -- as shown ('.' and '..' included)
+  path VARCHAR NOT NULL,        -- directory/name resolved ('.' is the directory, '..' its parent)
+  type VARCHAR NOT NULL,        -- file, dir, symlink, char, block, fifo, socket, unknown
+  mode VARCHAR,                 -- ls-style permissions, e.g. -rwxr-xr-x
+  links BIGINT,
+  owner VARCHAR,
+  grp VARCHAR,
+  size BIGINT,
+  time_kind VARCHAR NOT NULL,   -- mtime | ctime | atime | crtime
+  time TIMESTAMPTZ,
+  time_raw VARCHAR,
+  target VARCHAR,               -- symlink target
+  line_no BIGINT,
+  time_basis VARCHAR,           -- how zone and year were decided
+  time_precision VARCHAR        -- ns, s, min or day: what the listing shows
+);
 """
+
+_ARROW_OF = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
+             "BOOLEAN": pa.bool_(), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+             "TIMESTAMP": pa.timestamp("us"), "DATE": pa.date32()}
+
 
 # the record key of an event (a column expression over an event's columns; a window per source)
 def record_key_sql(per_source: str = "source_id, ", offset: str = '"offset"') -> str:
@@ -189,6 +228,29 @@ class CaseStore:
         self.con.execute("DELETE FROM inputs WHERE path = ? AND member IS NOT DISTINCT FROM ?", [path, member])
         self.con.execute("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?)",
                          [path, member, sha256, size, role, host, detail])
+
+    def insert_rows(self, table: str, columns: list[str], rows: list[tuple]) -> int:
+        """Append many rows to ``table`` in one statement (through Arrow, not row by row).
+
+        Aware datetimes go into TIMESTAMPTZ columns as the same instant."""
+        if not rows:
+            return 0
+        if not table.isidentifier() or not all(c.isidentifier() for c in columns):
+            raise ValueError(f"bad table or column name: {table} {columns}")
+        types = dict(self.con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                      "WHERE table_name = ?", [table]).fetchall())
+        arrays = []
+        for i, col in enumerate(columns):
+            values = [row[i] for row in rows]
+            arrays.append(pa.array(values, type=_ARROW_OF.get(types.get(col), pa.string())))
+        batch = pa.table(arrays, names=columns)
+        self.con.register("_bulk_rows", batch)
+        try:
+            cols = ", ".join(f'"{c}"' for c in columns)
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _bulk_rows")
+        finally:
+            self.con.unregister("_bulk_rows")
+        return len(rows)
 
     def set_host_setting(self, host: str, key: str, value: str | None, basis: str | None) -> None:
         self.con.execute("INSERT OR REPLACE INTO host_settings VALUES (?, ?, ?, ?)", [host, key, value, basis])

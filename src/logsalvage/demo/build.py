@@ -11,8 +11,9 @@ from pathlib import Path
 
 from logsalvage.errors import UsageError
 
-from . import actors, configs, cron, db, ftp, secure, sqli
+from . import actors, configs, cron, db, exfil as exfil_mod, ftp, secure, sqli
 from .attack import SHELL_FILES, AttackPlan, make_attack
+from .caseconfig import write_case_config
 from .db import HB, DbLog
 from .image import BLOCK, ImageWriter, locate
 from .logtext import LogText
@@ -32,8 +33,11 @@ CONFIG_TIMES = {"httpd.conf": jst(2016, 3, 3, 14, 2, 51), "postgresql.conf": jst
 
 
 def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = None, seed: int = 2017,
-             full: bool = False, progress=None) -> dict:
+             full: bool = False, progress=None, exfil: bool = False) -> dict:
     """Write the demo evidence into ``out_dir/evidence`` and ``out_dir/truth.json``; return the truth.
+
+    ``exfil=True`` also plants a theft of customer data through the web shell (see demo/exfil.py);
+    without it the output is what it always was.
 
     Deterministic: the same arguments give byte-identical files. Raises UsageError for
     arguments that cannot work (days too small or too large, image too small, a non-empty
@@ -52,6 +56,12 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
     say(f"plan: {plan.scale} scale, {plan.days:.1f} days of db01 logs "
         f"(~{plan.expected_db_records:,} records), image {plan.image_bytes >> 20} MiB")
     attack = make_attack(plan)
+    theft = None
+    if exfil:
+        theft = exfil_mod.make_exfil(seed)
+        exfil_mod.check_placement(plan, theft)
+        attack.shells.extend(theft.accesses)
+        attack.shells.sort(key=lambda s: (s.t, s.ip))
     malformed: list[dict] = []
 
     say("web01: configuration, inventory, hidden directory listing")
@@ -62,7 +72,8 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
     say("web01: vsftpd, xferlog, cron, secure")
     _web_system_logs(plan, attack, ev, truth_files)
     say("db01: messages files, backups, raw image")
-    db_truth, image_truth = _db01(plan, ev, out_dir, truth_files, malformed, say)
+    exfil_written: list[dict] = []
+    db_truth, image_truth = _db01(plan, ev, out_dir, truth_files, malformed, say, theft, exfil_written)
     ev.settle_directories(ACQUIRED)
 
     for rel, entry in ev.files.items():
@@ -77,11 +88,16 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
         "acquired": iso(ACQUIRED),
         "hosts": _hosts(),
         "addresses": _addresses(attack),
-        "milestones": _milestones(plan, attack, downloads, db_truth),
+        "milestones": _milestones(plan, attack, downloads, db_truth, theft),
         "exposure_window": {"start": iso(EXPOSURE[0]), "end": iso(EXPOSURE[1])},
-        "exfiltration": "none",
+        "exfiltration": exfil_mod.truth(theft, exfil_written) if theft else "none",
         "attacker_db_activity": ("only the 2017-06-20 SQL-injection scan through the web application "
-                                 "(errors, nothing executed); no access to the database after 2017-07-15"),
+                                 "(errors, nothing executed); no access to the database after 2017-07-15"
+                                 if theft is None else
+                                 "the 2017-06-20 SQL-injection scan through the web application (errors, "
+                                 "nothing executed), and on " + iso(theft.first)[:10] + " psql run through "
+                                 "the web shell with the application's credentials, reading and copying "
+                                 "out customer data (see exfiltration)"),
         "counts": _counts(plan, attack, downloads, tally),
         "files": dict(sorted(truth_files.items())),
         "malformed": sorted(malformed, key=lambda m: (m["file"], m["line"])),
@@ -90,7 +106,8 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
         "records_file": RECORDS_FILE,
     }
     dump(truth, out_dir / "truth.json")
-    for name in ("truth.json", RECORDS_FILE):
+    write_case_config(out_dir / "case.yaml")
+    for name in ("truth.json", RECORDS_FILE, "case.yaml"):
         os.utime(out_dir / name, (ACQUIRED, ACQUIRED))
     say(f"done: {len(truth_files)} evidence entries, truth.json written")
     return truth
@@ -246,7 +263,8 @@ def _keep_ranges(f, hole) -> list[tuple[int, int]]:
     return keep
 
 
-def _db01(plan: Plan, ev: EvidenceWriter, out_dir: Path, truth_files: dict, malformed: list, say):
+def _db01(plan: Plan, ev: EvidenceWriter, out_dir: Path, truth_files: dict, malformed: list, say,
+          theft=None, exfil_written: list | None = None):
     start, end = plan.period
     rng = random.Random(f"{plan.seed}:db-layout")
     image_path = ev.path(IMAGE_REL)
@@ -265,7 +283,7 @@ def _db01(plan: Plan, ev: EvidenceWriter, out_dir: Path, truth_files: dict, malf
     stats = {"records": 0, "lines": 0, "records_present": 0, "records_split": 0, "lines_present": 0,
              "lines_split": 0, "heartbeats": 0}
     spans = []    # (name, kind, first, last)
-    log = DbLog(plan)
+    log = DbLog(plan, theft)
     try:
         for idx, f in enumerate(log):
             spec = f.spec
@@ -331,6 +349,8 @@ def _db01(plan: Plan, ev: EvidenceWriter, out_dir: Path, truth_files: dict, malf
     finally:
         table.close()
         img.close()
+    if exfil_written is not None:
+        exfil_written.extend(log.exfil_written)
     ev.register(IMAGE_REL, ACQUIRED)
     truth_files[IMAGE_REL] = _entry("db01", "salvage", "image", image="raw", filesystem="xfs")
     cov_all.finish()
@@ -435,7 +455,7 @@ def _addresses(attack: AttackPlan) -> dict:
     }
 
 
-def _milestones(plan: Plan, attack: AttackPlan, downloads, db_truth) -> list[dict]:
+def _milestones(plan: Plan, attack: AttackPlan, downloads, db_truth, theft=None) -> list[dict]:
     ms = []
 
     def add(kind, t, host, **detail):
@@ -468,6 +488,8 @@ def _milestones(plan: Plan, attack: AttackPlan, downloads, db_truth) -> list[dic
     add("site_slow", SITE_SLOW, "web01", note="process p at 100 % CPU")
     add("reboot", REBOOT[0], "web01")
     add("server_stopped", SERVER_STOP, "web01")
+    if theft is not None:
+        add("exfiltration", theft.first, "db01", **exfil_mod.milestone_detail(theft))
     ms.sort(key=lambda m: (m["_t"], m["kind"]))
     for m in ms:
         del m["_t"]

@@ -257,15 +257,17 @@ class DbLog:
     After the iteration ``sqli_payloads`` lists the injection payloads that reached the log.
     """
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, exfil=None):
         self.plan = plan
+        self.exfil = exfil                     # an exfil.ExfilPlan, or None
         self.sqli_payloads: list[str] = []
+        self.exfil_written: list[dict] = []
 
     def __iter__(self) -> Iterator[DbFileData]:
-        return _generate(self.plan, self.sqli_payloads)
+        return _generate(self.plan, self.sqli_payloads, self.exfil, self.exfil_written)
 
 
-def _generate(plan: Plan, sqli_payloads: list[str]) -> Iterator[DbFileData]:
+def _generate(plan: Plan, sqli_payloads: list[str], exfil=None, exfil_written=None) -> Iterator[DbFileData]:
     rng = random.Random(f"{plan.seed}:db")
     w = DbLogWriter(rng)
     hb = plan.heartbeats()
@@ -284,6 +286,9 @@ def _generate(plan: Plan, sqli_payloads: list[str]) -> Iterator[DbFileData]:
     for p in sqli.requests(plan.seed):
         if p.payload is not None and start <= p.time <= end:
             sqli_by_hour.setdefault(p.time - p.time % 3600, []).append(p)
+    exfil_by_hour: dict[int, list] = {}
+    for st in (exfil.statements if exfil is not None else ()):
+        exfil_by_hour.setdefault(st.t - st.t % 3600, []).append(st)
     k = 0
     n = 0
     hour = start - start % 3600
@@ -339,6 +344,9 @@ def _generate(plan: Plan, sqli_payloads: list[str]) -> Iterator[DbFileData]:
             admin_next += 12 * 3600
         for p in sqli_by_hour.get(hour, ()):
             events.append((p.time, 1, n, PG, ("sqli", n, True, p.payload)))
+            n += 1
+        for st in exfil_by_hour.get(hour, ()):
+            events.append((st.t, 1, n, PG, ("exfil", n, True, st)))
             n += 1
         for r in rotations:
             if hour <= r < h_end:
@@ -410,5 +418,16 @@ def _generate(plan: Plan, sqli_payloads: list[str]) -> Iterator[DbFileData]:
                 w.postgres(t, be, "ferry", "webapp", f"{actors.WEB01}({be.port})",
                            [("ERROR", f'invalid input syntax for integer: "{payload}"'),
                             ("STATEMENT", sqli.STATEMENT)])
+            elif what == "exfil":
+                # psql from web01: a new backend; its pid is taken without drawing from the
+                # stream, so the rest of the log is as without the theft, only its later pids
+                # are one higher per psql run
+                st = payload[3]
+                w.pid = w.pid + 1 if w.pid + 1 < PID_MAX else PID_MIN
+                be = _Backend(w.pid, st.port)
+                first_line = w.file.n_lines
+                w.postgres(t, be, "ferry", "webapp", f"{actors.WEB01}({be.port})", list(st.parts))
+                lines = bytes(w.file.data[w.file.line_off[first_line]:]).decode("utf-8").splitlines()
+                exfil_written.append({"t": t, "pid": be.pid, "file": w.file.spec.name, "lines": lines})
         hour = h_end
     yield w.file

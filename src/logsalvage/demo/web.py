@@ -184,7 +184,9 @@ class WebLogs:
 
     def _shell(self, s) -> tuple[list, list]:
         rng = random.Random(f"{self.plan.seed}:shell:{s.t}")
-        acc = [(s.t, s.t, _access(s.ip, s.t, s.method, s.path, 200, s.size, "-", s.agent))]
+        # an exfil request (exfil.ExfilAccess) is written when psql returns, stamped with its start
+        logged = s.t + getattr(s, "duration", 0)
+        acc = [(logged, s.t, _access(s.ip, s.t, s.method, s.path, 200, s.size, "-", s.agent))]
         err = []
         t = s.t + 1
         if s.effect in ("download", "vtgz"):
@@ -197,6 +199,9 @@ class WebLogs:
             err.append((t, f"Can't locate IO/Socket/SSL.pm in @INC (@INC contains: {PERL_INC}) at "
                            f"{script} line 9.", None, True))
             err.append((t + 1e-3, f"BEGIN failed--compilation aborted at {script} line 9.", None, True))
+        elif s.effect == "exfil":
+            for j, line in enumerate(s.stderr):
+                err.append((s.t + 0.5 + j * 1e-3, line, None, True))
         elif s.effect == "find":
             finds = self.attack.finds
             for j, line in enumerate(finds):
