@@ -4,7 +4,6 @@ detectors over them (the demo's hidden directory, its unpack second, IOC hashes,
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,17 +16,29 @@ from logsalvage.detect.model import Finding, Milestone
 from logsalvage.ingest import ingest
 from logsalvage.store import CaseStore
 
-DEMO = Path(__file__).resolve().parents[2] / "demo" / "evidence" / "web01"
 DEV = "/usr/local/src/libssh2-0.18/nw/test/.dev"
 TOKYO = ZoneInfo("Asia/Tokyo")
 INDEX_SHA = "19514acb422841fd396f284900cf2b6acf18f28ec11f0c20a45e7bd5d306ed89"
 
 
+def _demo_files() -> dict[str, tuple[bytes, int]]:
+    """The demo's web01 listing, inventory and zone file, as the generator writes them (with mtimes)."""
+    from importlib.resources import files
+
+    from logsalvage.demo import configs
+    from logsalvage.demo.timeline import ACQUIRED
+
+    return {"fs/ls-hidden-dir.txt": (configs.hidden_dir_listing(2017), ACQUIRED - 3000),
+            "var/www/inventory.sha256": (configs.inventory(), ACQUIRED - 3600),
+            "etc/localtime": (files("tzdata").joinpath("zoneinfo/Asia/Tokyo").read_bytes(), ACQUIRED - 86400)}
+
+
 def _evidence(tmp_path: Path, extra_listing: str = "") -> Path:
     ev = tmp_path / "evidence"
-    for rel in ("fs/ls-hidden-dir.txt", "var/www/inventory.sha256", "etc/localtime"):
+    for rel, (data, mtime) in _demo_files().items():
         (ev / "web01" / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(DEMO / rel, ev / "web01" / rel)
+        (ev / "web01" / rel).write_bytes(data)
+        os.utime(ev / "web01" / rel, (mtime, mtime))
     if extra_listing:
         (ev / "web01/fs/ls-more.txt").write_text(extra_listing)
         stamp = datetime(2018, 1, 6, 14, 10, tzinfo=TOKYO).timestamp()

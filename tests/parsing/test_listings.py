@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from logsalvage.parsing.listings import (InventoryEntry, ListingEntry, ListingParser, Problem, is_executable,
                                          parse_inventory, parse_listing)
+from logsalvage.demo import configs
 from logsalvage.parsing.years import Anchor
 
-DEMO = Path(__file__).resolve().parents[2] / "demo" / "evidence" / "web01"
 TOKYO = ZoneInfo("Asia/Tokyo")
 JST = timezone(timedelta(hours=9))
 DEV = "/usr/local/src/libssh2-0.18/nw/test/.dev"
@@ -18,7 +18,7 @@ DEV = "/usr/local/src/libssh2-0.18/nw/test/.dev"
 
 # -- inventories -------------------------------------------------------------------------------
 def test_demo_inventory_is_sha256_of_docroot_files():
-    entries, problems = parse_inventory((DEMO / "var/www/inventory.sha256").read_text())
+    entries, problems = parse_inventory(configs.inventory().decode())
     assert not problems
     assert len(entries) == 15
     assert {e.hash_type for e in entries} == {"sha256"}
@@ -59,7 +59,7 @@ def test_inventory_modes_hash_types_escapes_and_problems():
 
 # -- ls -l -------------------------------------------------------------------------------------
 def test_demo_listing_blocks_directories_and_time_kinds():
-    entries, problems = parse_listing((DEMO / "fs/ls-hidden-dir.txt").read_text(), zone=TOKYO, zone_name="Asia/Tokyo")
+    entries, problems = parse_listing(configs.hidden_dir_listing(2017).decode(), zone=TOKYO, zone_name="Asia/Tokyo")
     assert not problems
     assert len(entries) == 14 + 14 + 3
     mtimes = [e for e in entries if e.times[0].kind == "mtime" and e.directory == DEV]
