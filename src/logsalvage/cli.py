@@ -262,6 +262,27 @@ def cmd_detect(args) -> int:
     return EXIT_OK
 
 
+def cmd_investigate(args) -> int:
+    from logsalvage.config import load_config
+    from logsalvage.investigate import investigate
+
+    config = load_config(Path(args.config) if args.config else None)
+    with _progress("investigate") as update:
+        result = investigate(Path(args.evidence), Path(args.case), config=config, workers=args.workers,
+                             scheduler=args.scheduler, progress=update)
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        v = result.verdict
+        cov = v.get("coverage_of_exposure_window")
+        cov_text = "n/a" if cov is None else f"{cov * 100:.2f} %"
+        print(f"exfiltration: {v.get('exfiltration')} (confidence {v.get('confidence')}; the database log covers "
+              f"{cov_text} of the exposure window)")
+        print(f"report: {result.report}")
+        print(f"findings: {result.findings}   timeline (Timesketch): {result.timeline}")
+    return EXIT_OK
+
+
 def cmd_formats(args) -> int:
     from logsalvage.parsing.formats import log_formats
 
@@ -370,6 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     heartbeat_options(pl)
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plot)
+
+    iv = sub.add_parser("investigate", help="evidence folder -> case, carving, continuity, detection, report.html")
+    iv.add_argument("evidence", metavar="EVIDENCE_DIR")
+    iv.add_argument("--case", required=True, metavar="DIR")
+    iv.add_argument("--config", metavar="case.yaml")
+    iv.add_argument("--workers", type=int, default=1, metavar="N")
+    iv.add_argument("--scheduler", metavar="tcp://HOST:PORT")
+    iv.add_argument("--json", action="store_true")
+    iv.set_defaults(func=cmd_investigate)
 
     dt = sub.add_parser("detect", help="attack chain, database traces and the exfiltration verdict -> findings.json")
     dt.add_argument("--case", required=True, metavar="DIR")

@@ -414,3 +414,111 @@ def gap_histogram_figure(histogram: dict[int, int], out_stem: Path, *, title: st
                     ha="center", va="bottom", fontsize=9, color="#8B2E00",
                     arrowprops={"arrowstyle": "-", "color": "#8B2E00", "linewidth": 0.6})
     return _save(figure, out_stem)
+
+
+# Okabe-Ito again, one colour per HTTP status class; drawn in this order (the common classes first,
+# so the rarer ones stay visible on top).
+STATUS_CLASS_COLOURS = {
+    "2xx": "#0072B2",   # blue
+    "3xx": "#009E73",   # bluish green
+    "4xx": "#E69F00",   # orange
+    "5xx": "#D55E00",   # vermilion
+    "other": "#999999",  # no status, or outside 200-599
+}
+SESSION_COLOUR = "#CC79A7"  # reddish purple: not a status colour
+_ADDRESS_SPACE = 1 << 32
+_ADDRESS_TICK_STEP = 16 << 24  # a labelled tick every 16 /8 networks
+_DOT_AREA = 4.0  # points squared: a few pixels, so that one lone request still shows
+
+
+def _dotted_quad(value: float, _position=None) -> str:
+    number = int(min(max(value, 0), _ADDRESS_SPACE - 1))
+    return ".".join(str((number >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+
+
+def status_class(statuses: np.ndarray) -> np.ndarray:
+    """'2xx' … '5xx' per HTTP status, 'other' where there is none (NaN, 0) or it is out of range."""
+    values = np.asarray(statuses, dtype=np.float64).ravel()
+    hundreds = np.where(np.isfinite(values), values // 100, 0)
+    classes = np.full(values.shape, "other", dtype=object)
+    for digit in (2, 3, 4, 5):
+        classes[hundreds == digit] = f"{digit}xx"
+    return classes
+
+
+def address_time_figure(times: np.ndarray, addresses_u32: np.ndarray, statuses: np.ndarray, out_stem: Path, *,
+                        tz: str, sessions: tuple | list = (), title: str = "") -> list[Path]:
+    """Every web request at (time, source address as an unsigned 32-bit number), one dot coloured by
+    its HTTP status class — the incident report's figure 4. A scan is a burst of one colour at one
+    height, a network of attackers a band of heights, a web shell a long thread of 2xx dots.
+
+    ``times`` are epoch seconds UTC, ``addresses_u32`` IPv4 addresses as integers (the caller leaves
+    out other addresses), ``statuses`` HTTP statuses (NaN or 0 where unknown). ``sessions`` are
+    (start, end, label) epoch seconds of FTP upload sessions, drawn as vertical bands (at least a
+    pixel wide, so a session of seconds still shows). The dots are rasterised in the SVG: hundreds of
+    thousands of requests stay an image, not as many SVG elements.
+    """
+    zone = zone_for_name(tz)
+    times = np.asarray(times, dtype=np.int64).ravel()
+    addresses = np.asarray(addresses_u32, dtype=np.int64).ravel()
+    classes = status_class(statuses)
+    if not (len(times) == len(addresses) == len(classes)):
+        raise ValueError(f"times, addresses and statuses differ in length "
+                         f"({len(times)}, {len(addresses)}, {len(classes)})")
+    bands = sorted((int(s), int(max(e, s)), str(label)) for s, e, label in sessions)
+
+    figure, ax = _new_figure()
+    _title(figure, title, "Requests by source address and time")
+    ax.set_ylim(0, _ADDRESS_SPACE)
+    ax.set_yticks(range(0, _ADDRESS_SPACE + 1, _ADDRESS_TICK_STEP))
+    ax.yaxis.set_major_formatter(_dotted_quad)
+    ax.set_ylabel("source address (IPv4 as a 32-bit number)")
+    ax.set_xlabel(f"time ({_literal(tz)})")
+
+    bounds = np.concatenate([times, np.array([b for s, e, _ in bands for b in (s, e)], dtype=np.int64)])
+    if len(bounds) == 0:
+        _message(ax, "no requests")
+        ax.set_xticks([])
+        return _save(figure, out_stem)
+
+    epoch_day = mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC))  # honours date.epoch
+    first, last = int(bounds.min()), int(bounds.max())
+    span = max(last - first, 60)
+    pad = span * 0.01
+    ax.set_xlim(epoch_day + (first - pad) / _SECONDS_PER_DAY, epoch_day + (last + pad) / _SECONDS_PER_DAY)
+    locator = mdates.AutoDateLocator(tz=zone)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
+    ax.grid(color="#e5e5e5", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+    pixel = span / FIGURE_SIZE_PX[0]
+    label_y = blended_transform_factory(ax.transData, ax.transAxes)
+    for start, end, label in bands:
+        middle = (start + end) / 2
+        half = max(end - start, pixel) / 2
+        ax.axvspan(epoch_day + (middle - half) / _SECONDS_PER_DAY, epoch_day + (middle + half) / _SECONDS_PER_DAY,
+                   color=SESSION_COLOUR, alpha=0.3, linewidth=0, zorder=3)  # over the dots, which show through
+        if label:
+            ax.text(epoch_day + middle / _SECONDS_PER_DAY, 0.995, _literal(_shortened(label, 40)),
+                    transform=label_y, rotation=90, ha="right", va="top", fontsize=7, color="#6B2D5C",
+                    zorder=4)
+
+    x = epoch_day + times / _SECONDS_PER_DAY
+    handles = []
+    for name, colour in STATUS_CLASS_COLOURS.items():
+        mine = classes == name
+        count = int(mine.sum())
+        if not count:
+            continue
+        ax.scatter(x[mine], addresses[mine], s=_DOT_AREA, c=colour, linewidths=0, marker="s",
+                   rasterized=True, zorder=2)
+        handles.append(Patch(color=colour, label=f"{name} ({count:,})"))
+    if bands:
+        handles.append(Patch(color=SESSION_COLOUR, alpha=0.3, label=f"FTP upload session ({len(bands):,})"))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=max(len(handles), 1),
+              frameon=False)
+    distinct = len(np.unique(addresses)) if len(addresses) else 0
+    ax.set_title(f"{len(times):,} requests from {distinct:,} IPv4 addresses", fontsize=10, color="#444444",
+                 loc="right")
+    return _save(figure, out_stem)

@@ -1,0 +1,142 @@
+"""The whole investigation from an evidence folder: discover → ingest → carve the images →
+continuity → detect and assess → report (and a Timesketch timeline).
+
+Each step is resumable: ingest and carving skip what the case already holds (an interrupted run
+keeps its finished sources and carved chunks), and the later steps are redone only when the
+case's sources or the config changed since they last ran (``meta``: ``investigate.<step>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from logsalvage.config import CaseConfig
+from logsalvage.errors import UsageError
+from logsalvage.store import CaseStore
+
+Progress = Callable[..., None]
+STEPS = ("ingest", "carve", "continuity", "detect", "report", "timeline")
+
+
+@dataclass
+class InvestigationResult:
+    case_dir: Path
+    verdict: dict = field(default_factory=dict)
+    report: Path | None = None
+    findings: Path | None = None
+    timeline: Path | None = None
+    steps: dict = field(default_factory=dict)  # step -> "done" | "reused" | "skipped: why"
+
+    def as_dict(self) -> dict:
+        return {"case": str(self.case_dir), "verdict": self.verdict, "steps": self.steps,
+                "report": str(self.report) if self.report else None,
+                "findings": str(self.findings) if self.findings else None,
+                "timeline": str(self.timeline) if self.timeline else None}
+
+
+def _state(store: CaseStore, config: CaseConfig) -> str:
+    """What the later steps depend on: the case's sources and the config's contents."""
+    ids = [r[0] for r in store.query("SELECT source_id FROM sources ORDER BY source_id")]
+    raw = json.dumps(config.raw or {}, sort_keys=True, default=str)
+    return hashlib.sha256("\n".join([*ids, raw]).encode()).hexdigest()
+
+
+def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = None, workers: int = 1,
+                scheduler: str | None = None, progress: Progress | None = None) -> InvestigationResult:
+    from logsalvage.carve.pipeline import carve_into_case
+    from logsalvage.continuity.analysis import case_continuity
+    from logsalvage.detect.run import run_detection, write_findings
+    from logsalvage.export import export
+    from logsalvage.ingest import ingest
+
+    config = config or CaseConfig()
+    evidence = Path(evidence)
+    if not evidence.is_dir():
+        raise UsageError(f"evidence must be a directory: {evidence}")
+    say = progress or (lambda *a, **k: None)
+    result = InvestigationResult(Path(case_dir))
+
+    say("ingest", 0, None)
+    ingest([evidence], case_dir, config=config, progress=progress, workers=workers, scheduler=scheduler)
+    result.steps["ingest"] = "done"
+
+    with CaseStore(case_dir) as store:
+        images = store.query("""
+            SELECT i.path, i.host, i.sha256, EXISTS (SELECT 1 FROM sources s WHERE s.sha256 = i.sha256
+                                                     AND s.kind = 'salvage') AS carved
+            FROM inputs i WHERE i.role = 'image' ORDER BY i.path""")
+    carved = []
+    for rel, host, _sha, done in images:
+        if done:
+            continue
+        say(f"carve {rel}", 0, None)
+        carve_into_case([evidence / rel], case_dir, host=host, config=config, progress=progress, workers=workers,
+                        scheduler=scheduler)
+        carved.append(rel)
+    result.steps["carve"] = (f"done: {', '.join(carved)}" if carved
+                             else "reused" if images else "skipped: no disk image in the evidence")
+
+    with CaseStore(case_dir) as store:
+        state = _state(store, config)
+
+        def current(step: str, output: Path) -> bool:
+            return store.meta(f"investigate.{step}") == state and output.exists()
+
+        def finished(step: str) -> None:
+            store.set_meta(f"investigate.{step}", state)
+            result.steps[step] = "done"
+
+        continuity_file = Path(case_dir) / "continuity.json"
+        if current("continuity", continuity_file):
+            result.steps["continuity"] = "reused"
+        else:
+            say("continuity", 0, None)
+            _write_json(continuity_file, case_continuity(store))
+            finished("continuity")
+
+        findings_file = Path(case_dir) / "findings.json"
+        if current("detect", findings_file):
+            findings = json.loads(findings_file.read_text(encoding="utf-8"))
+            result.steps["detect"] = "reused"
+        else:
+            say("detect", 0, None)
+            findings = run_detection(store, config)
+            write_findings(Path(case_dir), findings)
+            finished("detect")
+        result.findings, result.verdict = findings_file, findings["verdict"]
+
+        report_file = Path(case_dir) / "report.html"
+        if current("report", report_file):
+            result.steps["report"] = "reused"
+        else:
+            say("report", 0, None)
+            _write_report(store, Path(case_dir), findings)
+            finished("report")
+        result.report = report_file
+
+        timeline_file = Path(case_dir) / "timeline.jsonl"
+        if current("timeline", timeline_file):
+            result.steps["timeline"] = "reused"
+        else:
+            say("timeline", 0, None)
+            export(store, "timesketch-jsonl", timeline_file)
+            finished("timeline")
+        result.timeline = timeline_file
+    return result
+
+
+def _write_report(store: CaseStore, case_dir: Path, findings: dict) -> Path:
+    from logsalvage.report import html, model
+
+    data = model.build(store, case_dir, findings, figures_dir=case_dir / "figures")
+    return html.write_report(data, case_dir)
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,105 @@
+"""``investigate``: one run from an evidence folder to the report, resumable without redoing
+finished steps or doubling events."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import logsalvage.detect.run as detect_run
+from logsalvage.config import parse_config
+from logsalvage.investigate import investigate
+from logsalvage.store import CaseStore
+
+JST = timezone(timedelta(hours=9))
+CONFIG = parse_config({"acquired": "2017-12-31T00:00:00+09:00",
+                       "hosts": {"web01": {"timezone": "Asia/Tokyo", "paths": ["web01/**"]},
+                                 "db01": {"timezone": "Asia/Tokyo", "paths": ["db01/**"]}},
+                       "postgresql": {"log_line_prefix": "DATABASE=%d,USER=%u,CLIENT=%r,"},
+                       "application": {"db_clients": ["192.168.10.11"]},
+                       "inventory": {"web": ["/index.php"]}}, "test")
+
+
+def _evidence(root: Path) -> Path:
+    ev = root / "evidence"
+    start = datetime(2017, 12, 1, tzinfo=JST)
+    access = []
+    for i in range(200):
+        t = start + timedelta(minutes=7 * i)
+        access.append(f'203.0.113.{i % 50} - - [{t:%d/%b/%Y:%H:%M:%S} +0900] "GET /index.php HTTP/1.1" 200 900 "-" "M"')
+    t = start + timedelta(hours=5)
+    for k, cmd in enumerate(("id", "uname%20-a", "ls%20-la", "cat%20%2Fetc%2Fpasswd")):
+        access.append(f'79.172.212.37 - - [{t + timedelta(seconds=9 * k):%d/%b/%Y:%H:%M:%S} +0900] '
+                      f'"GET /x.php?c={cmd} HTTP/1.1" 200 99 "-" "Wget/1.17.1"')
+    access.sort(key=lambda line: datetime.strptime(line.split("[", 1)[1][:20], "%d/%b/%Y:%H:%M:%S"))
+    (ev / "web01/var/log/httpd").mkdir(parents=True)
+    (ev / "web01/var/log/httpd/access_log").write_text("\n".join(access) + "\n")
+    lines = []
+    for i in range(24 * 120):
+        t = start + timedelta(seconds=30 * i)
+        lines.append(f"{t:%b} {t.day:2d} {t:%H:%M:%S} db01 postgres[{3000 + i}]: [3-1] DATABASE=[unknown],"
+                     f"USER=[unknown],CLIENT=127.0.0.1({40000 + i % 9999}),LOG:  incomplete startup packet")
+    (ev / "db01/var/log").mkdir(parents=True)
+    (ev / "db01/var/log/messages").write_text("\n".join(lines) + "\n")
+    return ev
+
+
+def _events(case: Path) -> int:
+    with CaseStore(case, read_only=True) as store:
+        return store.query("SELECT count(*) FROM events")[0][0]
+
+
+def _findings(case: Path) -> dict:
+    data = json.loads((case / "findings.json").read_text())
+    data.pop("generated")
+    data["sigma"].pop("seconds")
+    return data
+
+
+@pytest.fixture()
+def evidence(tmp_path):
+    return _evidence(tmp_path)
+
+
+def test_one_run_writes_every_output(evidence, tmp_path):
+    result = investigate(evidence, tmp_path / "case", config=CONFIG)
+    for name in ("report.html", "findings.json", "timeline.jsonl", "continuity.json"):
+        assert (tmp_path / "case" / name).stat().st_size > 0, name
+    assert result.verdict["exfiltration"] in ("none-found", "suspected", "found", "undetermined")
+    assert result.steps["carve"].startswith("skipped")
+    findings = _findings(tmp_path / "case")
+    assert any(m["kind"] == "first_webshell_execution" for m in findings["milestones"])
+    continuity = json.loads((tmp_path / "case/continuity.json").read_text())
+    db = next(h for h in continuity["hosts"] if h["name"] == "db01")
+    assert db["heartbeat"]["period_s"] == 30 and db["coverage"]["ratio"] == 1.0
+
+
+def test_a_second_run_reuses_finished_steps(evidence, tmp_path):
+    investigate(evidence, tmp_path / "case", config=CONFIG)
+    events, findings = _events(tmp_path / "case"), _findings(tmp_path / "case")
+    again = investigate(evidence, tmp_path / "case", config=CONFIG)
+    assert {again.steps[s] for s in ("continuity", "detect", "report", "timeline")} == {"reused"}
+    assert _events(tmp_path / "case") == events and _findings(tmp_path / "case") == findings
+
+
+def test_an_interrupted_run_completes_the_same(evidence, tmp_path, interrupt_nth_call):
+    reference = tmp_path / "reference"
+    investigate(evidence, reference, config=CONFIG)
+    restore = interrupt_nth_call(detect_run, "run_detection", 1)
+    with pytest.raises(KeyboardInterrupt):
+        investigate(evidence, tmp_path / "case", config=CONFIG)
+    restore()
+    result = investigate(evidence, tmp_path / "case", config=CONFIG)
+    assert result.steps["continuity"] == "reused" and result.steps["detect"] == "done"
+    assert _events(tmp_path / "case") == _events(reference)
+    assert _findings(tmp_path / "case") == _findings(reference)
+
+
+def test_not_a_directory_is_a_usage_error(tmp_path):
+    from logsalvage.errors import UsageError
+
+    with pytest.raises(UsageError, match="directory"):
+        investigate(tmp_path / "nothing", tmp_path / "case")
