@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from logsalvage.report.plots import duration_label
+from logsalvage.report.durations import duration_label
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 

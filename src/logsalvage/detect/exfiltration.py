@@ -52,6 +52,7 @@ from logsalvage.detect import database as db
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import MAX_EVENT_IDS, Finding, severity_rank
 from logsalvage.errors import UsageError
+from logsalvage.report.durations import duration_label
 
 HIGH_COVERAGE = 0.99  # none-found with high confidence needs at least this coverage …
 MAX_HOLE_S = 3600  # … and no hole in the window longer than this
@@ -159,19 +160,10 @@ def _coverage_reason(host, ratio, holes, note, lo, hi, zone) -> str:
     if holes:
         longest = max(holes, key=lambda ab: ab[1] - ab[0])
         text += (f"; {len(holes)} uncovered stretch{'es' if len(holes) > 1 else ''} inside it, the longest "
-                 f"{_duration(longest[1] - longest[0])} from {iso(longest[0], zone)}")
+                 f"{duration_label(longest[1] - longest[0])} from {iso(longest[0], zone)}")
     else:
         text += "; no hole inside it"
     return text
-
-
-def _duration(seconds: int) -> str:
-    d, rest = divmod(int(seconds), 86400)
-    h, rest = divmod(rest, 3600)
-    m, s = divmod(rest, 60)
-    parts = [f"{d} d"] * bool(d) + [f"{h} h"] * bool(h) + [f"{m} min"] * bool(m and not d) + [f"{s} s"] * bool(
-        s and not d and not h)
-    return " ".join(parts) or "0 s"
 
 
 def _describe(f: Finding) -> str:

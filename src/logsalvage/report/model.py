@@ -26,7 +26,8 @@ from logsalvage.continuity.analysis import case_continuity, host_zone
 from logsalvage.detect.model import SEVERITIES
 from logsalvage.errors import UsageError
 from logsalvage.report.figures import write_continuity_figures
-from logsalvage.report.plots import address_time_figure, duration_label
+from logsalvage.report.durations import duration_label
+from logsalvage.report.plots import address_time_figure
 from logsalvage.store import CaseStore
 from logsalvage.summary import case_summary
 
