@@ -265,6 +265,7 @@ def cmd_detect(args) -> int:
 def cmd_investigate(args) -> int:
     from logsalvage.config import load_config
     from logsalvage.investigate import investigate
+    from logsalvage.report.durations import duration_label
 
     config = load_config(Path(args.config) if args.config else None)
     with _progress("investigate") as update:
@@ -280,6 +281,8 @@ def cmd_investigate(args) -> int:
               f"{cov_text} of the exposure window)")
         print(f"report: {result.report}")
         print(f"findings: {result.findings}   timeline (Timesketch): {result.timeline}")
+        took = ", ".join(f"{step} {duration_label(sec)}" for step, sec in result.seconds.items() if sec >= 0.5)
+        print(f"time: {took or 'every step reused'}; peak memory {result.peak_rss_mib:.0f} MiB", file=sys.stderr)
     return EXIT_OK
 
 

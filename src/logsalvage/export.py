@@ -3,6 +3,11 @@
 Rows come out in a total order (UTC time, source, offset) so two exports of the same case are
 byte-identical. Every field is attacker-controlled text: the spreadsheet CSV neutralises cells a
 spreadsheet would run as formulas.
+
+The case can hold millions of events, so the export is read in slices of the time axis (each
+slice sorted on its own, a bounded sort within the store's memory limit), and the Timesketch
+JSONL lines are built by DuckDB itself: a field that is empty is left out, and the format's
+extra captures follow as ``x_<name>``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Iterator
 
 from logsalvage.errors import UsageError
 from logsalvage.model import CANONICAL_FIELDS
@@ -18,37 +24,73 @@ from logsalvage.store import CaseStore
 FORMATS = ("timesketch-jsonl", "timesketch-csv", "csv")
 _FIELDS = ["host", "kind", "format_id", "event_type", "ts_raw", "time_basis", "recovered", "source_path",
            "offset", "line_no", *CANONICAL_FIELDS]
+_HEADER = ["message", "datetime", "timestamp", "timestamp_desc", "event_id", *_FIELDS]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+SLICE_EVENTS = 200_000  # events per sorted slice of the time axis
+
+_SQL_VALUE = {
+    "message": "COALESCE(e.message, e.raw)",
+    # Python's isoformat: microseconds only when there are any, offset written +00:00
+    "datetime": """CASE WHEN e.ts_utc IS NULL THEN NULL
+                        WHEN microsecond(e.ts_utc) % 1000000 = 0
+                        THEN strftime(timezone('UTC', e.ts_utc), '%Y-%m-%dT%H:%M:%S+00:00')
+                        ELSE strftime(timezone('UTC', e.ts_utc), '%Y-%m-%dT%H:%M:%S.%f+00:00') END""",
+    "timestamp": "epoch_us(e.ts_utc)",
+    "timestamp_desc": "CASE WHEN e.ts_utc IS NULL THEN 'No Timestamp' ELSE 'Event Recorded' END",
+    "source_path": "s.path || COALESCE('!' || s.member, '')",
+}
+_EXTRA_JSON = """CASE WHEN e.extra IS NULL THEN '{}'::JSON ELSE to_json(map_from_entries(list_transform(
+                    json_keys(e.extra::JSON),
+                    lambda k: struct_pack(k := 'x_' || k, v := e.extra::JSON -> k)))) END"""
 
 
-def _rows(store: CaseStore):
-    cols = ", ".join(f'e."{c}"' for c in CANONICAL_FIELDS)
-    yield from store.query_dicts(f"""
-        SELECT e.event_id, e.ts_utc, e.message, e.raw, e.host, e.kind, e.format_id, e.event_type, e.ts_raw,
-               e.time_basis, e.recovered, s.path || COALESCE('!' || s.member, '') AS source_path, e."offset",
-               e.line_no, {cols}, e.extra
-        FROM events e JOIN sources s USING (source_id)
-        ORDER BY e.ts_utc NULLS LAST, e.source_id, e."offset"
-    """)
+def _value(name: str) -> str:
+    return _SQL_VALUE.get(name, f'e."{name}"')
 
 
-def _timesketch(row: dict) -> dict:
-    ts = row["ts_utc"]
-    out = {
-        "message": row["message"] if row["message"] is not None else row["raw"],
-        "datetime": ts.isoformat() if ts is not None else None,
-        "timestamp": int(ts.timestamp() * 1_000_000) if ts is not None else None,
-        "timestamp_desc": "Event Recorded" if ts is not None else "No Timestamp",
-        "event_id": row["event_id"],
-    }
-    for name in _FIELDS:
-        value = row.get(name)
-        if value is not None:
-            out[name] = value
-    if row.get("extra"):
-        for k, v in json.loads(row["extra"]).items():
-            out.setdefault(f"x_{k}", v)
-    return out
+def _time_slices(store: CaseStore) -> list[tuple[str, list]]:
+    """WHERE clauses (with their parameters) cutting the time axis into slices of about
+    SLICE_EVENTS events, in order; the last one also holds the events without a time."""
+    (n,) = store.query("SELECT count(*) FROM events")[0]
+    parts = max(1, n // SLICE_EVENTS)
+    cuts = []
+    if parts > 1:
+        (qs,) = store.query("SELECT quantile_disc(ts_utc, ?) FROM events", [[i / parts for i in range(1, parts)]])[0]
+        cuts = sorted({q for q in qs or [] if q is not None})
+    bounds = [None, *cuts, None]
+    slices = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        conds, params = [], []
+        if lo is not None:
+            conds.append("e.ts_utc >= ?")
+            params.append(lo)
+        if hi is not None:
+            conds.append("e.ts_utc < ?")
+            params.append(hi)
+        where = " AND ".join(conds) or "TRUE"
+        if hi is None:
+            where = f"(({where}) OR e.ts_utc IS NULL)"
+        slices.append((where, params))
+    return slices
+
+
+def _ordered(store: CaseStore, select: str) -> Iterator[tuple]:
+    """Rows of ``select`` over every event, in export order, one time slice at a time."""
+    for where, params in _time_slices(store):
+        cur = store.con.execute(f"""
+            SELECT {select} FROM events e JOIN sources s USING (source_id)
+            WHERE {where}
+            ORDER BY e.ts_utc NULLS LAST, e.source_id, e."offset" """, params)
+        while rows := cur.fetchmany(20_000):
+            yield from rows
+
+
+def _jsonl_lines(store: CaseStore) -> Iterator[str]:
+    fields = ", ".join(f"'{name}': {_value(name)}" for name in _HEADER)
+    # merging into '{}' drops the null members; the extras are merged in after the fields
+    line = f"json_merge_patch(json_merge_patch('{{}}', to_json({{{fields}}})), {_EXTRA_JSON})"
+    for (text,) in _ordered(store, line):
+        yield text
 
 
 def spreadsheet_safe(value) -> str:
@@ -63,20 +105,25 @@ def export(store: CaseStore, fmt: str, out: Path) -> int:
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     n = 0
-    header = ["message", "datetime", "timestamp", "timestamp_desc", "event_id", *_FIELDS]
     with open(out, "w", encoding="utf-8", newline="") as fh:
         if fmt == "timesketch-jsonl":
-            for row in _rows(store):
-                fh.write(json.dumps(_timesketch(row), ensure_ascii=False, sort_keys=False, default=str) + "\n")
-                n += 1
+            batch = []
+            for text in _jsonl_lines(store):
+                batch.append(text)
+                if len(batch) >= 20_000:
+                    fh.write("\n".join(batch) + "\n")
+                    n += len(batch)
+                    batch = []
+            if batch:
+                fh.write("\n".join(batch) + "\n")
+                n += len(batch)
             return n
         writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-        writer.writerow(header)
-        for row in _rows(store):
-            ts = _timesketch(row)
-            values = [ts.get(h) for h in header]
+        writer.writerow(_HEADER)
+        for row in _ordered(store, ", ".join(_value(name) for name in _HEADER)):
+            values = ["" if v is None else v for v in row]
             if fmt == "csv":
                 values = [spreadsheet_safe(v) for v in values]
-            writer.writerow(["" if v is None else v for v in values])
+            writer.writerow(values)
             n += 1
     return n

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,9 +33,20 @@ class InvestigationResult:
     findings: Path | None = None
     timeline: Path | None = None
     steps: dict = field(default_factory=dict)  # step -> "done" | "reused" | "skipped: why"
+    seconds: dict = field(default_factory=dict)  # step -> wall-clock seconds in this run
+    peak_rss_mib: float | None = None  # this process's peak resident memory (not Dask workers')
+
+    @contextmanager
+    def timed(self, step: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = round(time.perf_counter() - started, 2)
 
     def as_dict(self) -> dict:
         return {"case": str(self.case_dir), "verdict": self.verdict, "steps": self.steps,
+                "seconds": self.seconds, "peak_rss_mib": self.peak_rss_mib,
                 "report": str(self.report) if self.report else None,
                 "findings": str(self.findings) if self.findings else None,
                 "timeline": str(self.timeline) if self.timeline else None}
@@ -61,7 +75,8 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
     result = InvestigationResult(Path(case_dir))
 
     say("ingest", 0, None)
-    ingest([evidence], case_dir, config=config, progress=progress, workers=workers, scheduler=scheduler)
+    with result.timed("ingest"):
+        ingest([evidence], case_dir, config=config, progress=progress, workers=workers, scheduler=scheduler)
     result.steps["ingest"] = "done"
 
     with CaseStore(case_dir) as store:
@@ -70,13 +85,14 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
                                                      AND s.kind = 'salvage') AS carved
             FROM inputs i WHERE i.role = 'image' ORDER BY i.path""")
     carved = []
-    for rel, host, _sha, done in images:
-        if done:
-            continue
-        say(f"carve {rel}", 0, None)
-        carve_into_case([evidence / rel], case_dir, host=host, config=config, progress=progress, workers=workers,
-                        scheduler=scheduler)
-        carved.append(rel)
+    with result.timed("carve"):
+        for rel, host, _sha, done in images:
+            if done:
+                continue
+            say(f"carve {rel}", 0, None)
+            carve_into_case([evidence / rel], case_dir, host=host, config=config, progress=progress,
+                            workers=workers, scheduler=scheduler)
+            carved.append(rel)
     result.steps["carve"] = (f"done: {', '.join(carved)}" if carved
                              else "reused" if images else "skipped: no disk image in the evidence")
 
@@ -95,7 +111,8 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
             result.steps["continuity"] = "reused"
         else:
             say("continuity", 0, None)
-            _write_json(continuity_file, case_continuity(store))
+            with result.timed("continuity"):
+                _write_json(continuity_file, case_continuity(store))
             finished("continuity")
 
         findings_file = Path(case_dir) / "findings.json"
@@ -104,8 +121,9 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
             result.steps["detect"] = "reused"
         else:
             say("detect", 0, None)
-            findings = run_detection(store, config)
-            write_findings(Path(case_dir), findings)
+            with result.timed("detect"):
+                findings = run_detection(store, config)
+                write_findings(Path(case_dir), findings)
             finished("detect")
         result.findings, result.verdict = findings_file, findings["verdict"]
 
@@ -114,7 +132,8 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
             result.steps["report"] = "reused"
         else:
             say("report", 0, None)
-            _write_report(store, Path(case_dir), findings)
+            with result.timed("report"):
+                _write_report(store, Path(case_dir), findings)
             finished("report")
         result.report = report_file
 
@@ -123,9 +142,11 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
             result.steps["timeline"] = "reused"
         else:
             say("timeline", 0, None)
-            export(store, "timesketch-jsonl", timeline_file)
+            with result.timed("timeline"):
+                export(store, "timesketch-jsonl", timeline_file)
             finished("timeline")
         result.timeline = timeline_file
+    result.peak_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 
 

@@ -14,15 +14,11 @@ import pytest
 from logsalvage.carve.pipeline import carve_into_case, parse_acquired
 from logsalvage.config import load_config
 from logsalvage.demo import generate
+from logsalvage.demo.truth import missed_milestones
 from logsalvage.detect.run import run_detection, write_findings
 from logsalvage.ingest import ingest
 from logsalvage.store import CaseStore
 
-# truth's name for a milestone -> ours, where they differ
-KINDS = {"block_c_first_access": "webshell_first_use_from_network"}
-# find's "Permission denied" lines carry no time of their own: the milestone is the web-shell request
-# that ran find, which the generator stamps one second before find's first output
-EARLIER_BY = {"find_scan": 1}
 
 
 def _case(out: Path, case: Path, truth: dict, *, carve: bool = True) -> dict:
@@ -57,13 +53,7 @@ def _t(iso: str) -> int:
 
 def test_every_planted_milestone_is_found_at_its_time(plain):
     truth, result = plain
-    ours = {(m["kind"], _t(m["time"])) for m in result["milestones"]}
-    missed = []
-    for m in truth["milestones"]:
-        kind = KINDS.get(m["kind"], m["kind"])
-        if (kind, _t(m["time"]) - EARLIER_BY.get(m["kind"], 0)) not in ours:
-            missed.append((m["kind"], m["time"]))
-    assert missed == []
+    assert missed_milestones(truth, result["milestones"]) == []
 
 
 def test_milestones_carry_the_planted_details(plain):

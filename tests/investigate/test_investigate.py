@@ -4,6 +4,10 @@ finished steps or doubling events."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from logsalvage.config import parse_config
 from logsalvage.investigate import investigate
 from logsalvage.store import CaseStore
 
+SRC = Path(__file__).resolve().parents[2] / "src"
 JST = timezone(timedelta(hours=9))
 CONFIG = parse_config({"acquired": "2017-12-31T00:00:00+09:00",
                        "hosts": {"web01": {"timezone": "Asia/Tokyo", "paths": ["web01/**"]},
@@ -103,3 +108,60 @@ def test_not_a_directory_is_a_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match="directory"):
         investigate(tmp_path / "nothing", tmp_path / "case")
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path):
+    """A Dask scheduler and two single-threaded workers in processes of their own, as on a cluster
+    (they share this machine's file system, as cluster nodes share the evidence and case mounts)."""
+    distributed = pytest.importorskip("distributed")
+    scheduler_file = tmp_path / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file",
+                               str(scheduler_file), "--port", "0", "--no-dashboard"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                                       str(scheduler_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        address = json.loads(scheduler_file.read_text())["address"]
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_gives_the_same_investigation(evidence, tmp_path, dask_cluster):
+    reference = tmp_path / "reference"
+    investigate(evidence, reference, config=CONFIG)
+    config = tmp_path / "case.yaml"
+    config.write_text(json.dumps(CONFIG.raw))
+    cp = subprocess.run([sys.executable, "-m", "logsalvage.cli", "investigate", str(evidence), "--case",
+                         str(tmp_path / "case"), "--config", str(config), "--scheduler", dask_cluster, "--json"],
+                        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
+    assert cp.returncode == 0, cp.stderr[-3000:]
+    out = json.loads(cp.stdout)  # only JSON on stdout
+    assert out["steps"]["ingest"] == "done" and out["report"].endswith("report.html")
+    assert set(out["seconds"]) >= {"ingest", "continuity", "detect", "report", "timeline"}
+    assert out["peak_rss_mib"] > 0
+    assert _events(tmp_path / "case") == _events(reference)
+    assert _findings(tmp_path / "case") == _findings(reference)
+    assert (tmp_path / "case/timeline.jsonl").read_bytes() == (reference / "timeline.jsonl").read_bytes()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(evidence, tmp_path):
+    cp = subprocess.run([sys.executable, "-m", "logsalvage.cli", "investigate", str(evidence), "--case",
+                         str(tmp_path / "case"), "--scheduler", "tcp://127.0.0.1:9"],
+                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+    assert cp.returncode == 2 and "Dask scheduler" in cp.stderr and "Traceback" not in cp.stderr

@@ -132,3 +132,23 @@ class RecordsTable:
 def dump(truth: dict, path: Path) -> None:
     path.write_text(json.dumps(truth, sort_keys=True, indent=1, ensure_ascii=False) + "\n",
                     encoding="utf-8")
+
+
+# truth's name for a milestone -> the detector's, where they differ
+MILESTONE_KINDS = {"block_c_first_access": "webshell_first_use_from_network"}
+# find's "Permission denied" lines carry no time of their own: the detected milestone is the
+# web-shell request that ran find, which the generator stamps one second before find's first output
+MILESTONE_EARLIER_BY = {"find_scan": 1}
+
+
+def missed_milestones(truth: dict, milestones: list[dict]) -> list[tuple[str, str]]:
+    """(kind, time) of every planted milestone that ``milestones`` (findings.json's) lacks at its time."""
+    from datetime import datetime
+
+    def sec(iso: str) -> int:
+        return int(datetime.fromisoformat(iso).timestamp())
+
+    found = {(m["kind"], sec(m["time"])) for m in milestones}
+    return [(m["kind"], m["time"]) for m in truth["milestones"]
+            if (MILESTONE_KINDS.get(m["kind"], m["kind"]),
+                sec(m["time"]) - MILESTONE_EARLIER_BY.get(m["kind"], 0)) not in found]

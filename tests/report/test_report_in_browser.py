@@ -1,0 +1,200 @@
+"""report.html in a real browser: headless Chromium (Debian package ``chromium``, driven by
+Playwright) loads the hostile case's report and nothing in it runs, loads or navigates.
+
+The report is loaded twice: as written (its Content-Security-Policy in force: the policy must
+have had nothing to block, so not one violation is reported) and with the policy bypassed (the
+escaping alone must hold). A control copy with one payload left unescaped proves the harness
+sees execution when there is some. The page is screenshotted and every figure must have decoded
+at its full size and show a picture, not a blank.
+
+Prerequisites: ``.ci/install-browser.sh`` (chromium) and the ``test`` extra (playwright). Without
+them the tests skip; with ``CI=true`` they fail, because CI promises to install them.
+``LOGSALVAGE_CHROMIUM`` names another Chromium binary.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hostile_case import IMG, PAYLOADS, SCRIPT, SVG
+
+_CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def _unavailable(reason: str):
+    if _in_ci():
+        pytest.fail(f"{reason} (CI=true: scripts/test.sh should have provided it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _chromium() -> str | None:
+    named = os.environ.get("LOGSALVAGE_CHROMIUM")
+    if named:
+        return named
+    for candidate in _CANDIDATES:
+        found = shutil.which(candidate) if not candidate.startswith("/") else (
+            candidate if os.access(candidate, os.X_OK) else None)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    binary = _chromium()
+    if binary is None:
+        _unavailable("no Chromium found (apt-get install chromium, or set LOGSALVAGE_CHROMIUM)")
+    with sync_playwright() as p:
+        # root cannot use Chromium's sandbox; the page's own restrictions are what is tested
+        b = p.chromium.launch(executable_path=binary, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@dataclass
+class Visit:
+    """What the browser did while the page loaded and was scrolled through."""
+
+    dialogs: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    frames: int = 0
+    page: object = None
+
+
+def _visit(browser, path: Path, *, bypass_csp: bool, keep=None) -> Visit:
+    context = browser.new_context(bypass_csp=bypass_csp, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    seen = Visit()
+
+    def dialog(d):
+        seen.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.on("console", lambda m: seen.console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: seen.page_errors.append(str(e)))
+    page.on("request", lambda r: seen.requests.append(r.url))
+    page.goto(path.as_uri(), wait_until="load")
+    # scroll to the end and back so lazily reached content is laid out and painted
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_timeout(200)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(200)
+    seen.frames = len(page.frames)
+    if keep is not None:
+        seen.page = page
+        keep.append(context)
+    else:
+        context.close()
+    return seen
+
+
+def _loaded_elsewhere(visit: Visit, path: Path) -> list[str]:
+    return [u for u in visit.requests if u != path.as_uri() and not u.startswith("data:image/png;base64,")]
+
+
+def _control_copy(html: str, tmp_path: Path) -> Path:
+    """The report with one payload written raw into its body: what a missed escape would look like."""
+    raw = f'<p>{SCRIPT}{IMG.lstrip(chr(34) + ">")}{SVG}</p>'
+    path = tmp_path / "control.html"
+    path.write_text(html.replace("<body>", "<body>" + raw, 1), encoding="utf-8")
+    return path
+
+
+def test_the_harness_sees_a_payload_that_was_not_escaped(browser, hostile, tmp_path):
+    _, _, _, html = hostile
+    control = _control_copy(html, tmp_path)
+    enforced = _visit(browser, control, bypass_csp=False)
+    assert not enforced.dialogs  # the policy blocks it ...
+    assert any("Content Security Policy" in m for m in enforced.console)  # ... and says so
+    bypassed = _visit(browser, control, bypass_csp=True)
+    assert len(bypassed.dialogs) >= 2  # without the policy, the raw payloads run
+    assert _loaded_elsewhere(bypassed, control)  # and the broken image is fetched
+
+
+@pytest.mark.parametrize("bypass_csp", [False, True], ids=["policy-enforced", "policy-bypassed"])
+def test_nothing_in_the_hostile_report_runs_or_loads(browser, hostile, bypass_csp):
+    case, _, _, _ = hostile
+    report = case / "report.html"
+    keep = []
+    visit = _visit(browser, report, bypass_csp=bypass_csp, keep=keep)
+    try:
+        assert visit.dialogs == []
+        assert visit.page_errors == []
+        assert visit.console == []  # in particular no policy violation: there was nothing to block
+        assert _loaded_elsewhere(visit, report) == []
+        assert visit.frames == 1
+        page = visit.page
+        assert page.url == report.as_uri()  # nothing navigated away
+        live = page.evaluate("""() => {
+            const all = [...document.querySelectorAll('*')];
+            return {
+                scripts: document.scripts.length,
+                handlers: all.flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on'))
+                                                            .map(a => e.tagName + ' ' + a.name)),
+                links: document.querySelectorAll('[href], [action], [formaction], iframe, object, embed').length,
+                svg: document.querySelectorAll('svg').length,
+                text: document.body.textContent,
+            };
+        }""")
+        assert live["scripts"] == 0 and live["handlers"] == [] and live["links"] == 0 and live["svg"] == 0
+        for payload in PAYLOADS:  # shown as text
+            assert payload in live["text"], payload
+    finally:
+        for context in keep:
+            context.close()
+
+
+def _is_picture(png: bytes) -> bool:
+    """A rendered figure: many colours, not one flat fill."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    return colours is not None and len(colours) >= 8 and max(c for c, _ in colours) < 0.99 * image.width * image.height
+
+
+def test_the_page_renders_with_every_figure(browser, hostile, tmp_path):
+    case, _, model, _ = hostile
+    report = case / "report.html"
+    expected = sum(len(h["figures"]) for h in model["coverage"]["hosts"])
+    keep = []
+    visit = _visit(browser, report, bypass_csp=False, keep=keep)
+    try:
+        page = visit.page
+        shot = page.screenshot(full_page=True)
+        (tmp_path / "report.png").write_bytes(shot)
+        assert _is_picture(shot)
+        figures = page.evaluate("""() => [...document.images].map(i => ({
+            complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
+            shown: i.getBoundingClientRect().width, alt: i.alt}))""")
+        assert len(figures) == expected >= 5
+        for figure in figures:
+            assert figure["complete"] and (figure["width"], figure["height"]) == (1600, 900), figure
+            assert figure["shown"] > 300, figure  # laid out at a readable size
+        for i, image in enumerate(page.locator("img").all()):
+            image.scroll_into_view_if_needed()
+            picture = image.screenshot()
+            (tmp_path / f"figure-{i}.png").write_bytes(picture)
+            assert _is_picture(picture), f"figure {i} ({figures[i]['alt']}) rendered blank"
+        # the verdict is at the top, where a manager starts reading
+        first_screen = page.evaluate("document.body.innerText.slice(0, 600)")
+        assert "Exfiltration" in first_screen or "exfiltration" in first_screen
+    finally:
+        for context in keep:
+            context.close()
