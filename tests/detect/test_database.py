@@ -259,8 +259,9 @@ def test_copies_of_one_record_count_once(tmp_path):
 
 
 def test_garbled_salvaged_records_are_set_aside(tmp_path):
-    """A salvaged record that lost its last chunk lines (a whole-table read, to the eye) or holds one
-    twice is a damaged copy of an application statement, not a new statement."""
+    """A salvaged record that lost its last chunk lines (a whole-table read, to the eye) is a damaged
+    copy of an application statement, not a new statement; one that holds a chunk line twice is
+    joined with it once (the second copy is an issue) and is the application's statement."""
     log = normal_days(4)
     prefix = "DATABASE=ferry,USER=webapp,CLIENT=192.168.10.11(41000),LOG:  duration: 4000.000 ms  statement: "
     head = "SELECT r.reservation_id, r.passengers,"
@@ -278,7 +279,10 @@ def test_garbled_salvaged_records_are_set_aside(tmp_path):
     ctx = Context(CaseStore(tmp_path / "case"), Settings())
     found = database.detect(ctx)
     [h] = database.prepare(ctx)
-    assert h.damaged == 2
+    assert h.damaged == 1
+    whole = ctx.query("SELECT statement FROM events WHERE process_pid = 778")[0][0]
+    assert whole.endswith("FROM reservations r JOIN customers c ON c.customer_id = r.customer_id WHERE r.voyage_id = 5")
+    assert ctx.query("SELECT count(*) FROM issues WHERE reason LIKE '%[3-3] repeated%'")[0][0] == 1
     assert "db.full_table_read" not in rules(found)
     assert not any(f.detail.get("fingerprint") and "FROM reservations r FROM" in f.detail.get("example", "")
                    for f in found if isinstance(f, Finding))

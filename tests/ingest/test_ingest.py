@@ -239,3 +239,33 @@ def test_listings_and_inventories_are_recognised_evidence(tmp_path):
     roles = dict(con.execute("SELECT path, role FROM inputs WHERE path LIKE 'db01/fs/%'").fetchall())
     assert roles == {"db01/fs/ls.txt": "listing", "db01/fs/inventory.sha256": "inventory"}
     assert con.execute("SELECT count(*) FROM issues WHERE path LIKE 'db01/fs/%'").fetchone()[0] == 0
+
+
+def test_postgresql_chunks_join_in_sequence_only(tmp_path):
+    """A chunk line seen twice (a salvaged copy) joins once; a chunk after a missing one ends the
+    message there. Both leftovers are issues, so every byte is still accounted for."""
+    head = "Dec  3 03:00:0{s} db01 postgres[{pid}]: [{seq}-{c}] "
+    prefix = "DATABASE=ferry,USER=webapp,CLIENT=192.168.10.11(50000),"
+    lines = [
+        head.format(s=1, pid=7, seq=3, c=1) + prefix + "LOG:  statement: SELECT a,",
+        head.format(s=1, pid=7, seq=3, c=2) + " b, c",
+        head.format(s=1, pid=7, seq=3, c=2) + " b, c",  # the same chunk again
+        head.format(s=1, pid=7, seq=3, c=3) + " FROM t",
+        head.format(s=2, pid=8, seq=4, c=1) + prefix + "LOG:  statement: SELECT x,",
+        head.format(s=2, pid=8, seq=4, c=3) + " FROM u",  # chunk 2 is missing
+        head.format(s=3, pid=9, seq=5, c=1) + prefix + "LOG:  statement: SELECT 1",
+    ]
+    ev = tmp_path / "evidence"
+    (ev / "db01/var/log").mkdir(parents=True)
+    (ev / "db01/var/log/messages").write_text("\n".join(lines) + "\n")
+    case = tmp_path / "case"
+    ingest([ev], case, config=CaseConfig(hosts={"db01": HostConfig("db01", timezone="Asia/Tokyo")},
+                                         pg_log_line_prefix="DATABASE=%d,USER=%u,CLIENT=%r,"))
+    con = _con(case)
+    statements = [r[0] for r in con.execute("SELECT statement FROM events ORDER BY \"offset\"").fetchall()]
+    assert statements == ["SELECT a, b, c FROM t", "SELECT x,", "SELECT 1"]
+    reasons = [r[0] for r in con.execute("SELECT reason FROM issues ORDER BY \"offset\"").fetchall()]
+    assert len(reasons) == 2
+    assert "[3-2] repeated" in reasons[0] and "[4-3] out of sequence" in reasons[1]
+    covered, size = _accounted(con, "db01/var/log/messages")
+    assert covered == size

@@ -544,14 +544,30 @@ class Assembler:
             self.pg_order.append((line.line_no, pid, pending))
             self._emit_settled(line.line_no)
             return
-        if open_ is not None and open_.rec.get("pg_seq") == rec.get("pg_seq"):
-            head = open_.rec
-            self._extend(head, line.offset, line.length)
-            head["raw"] += "\n" + rec["raw"]
-            open_.texts.append(rest)
+        seq = rec.get("pg_seq")
+        if open_ is not None and open_.rec.get("pg_seq") == seq:
+            joined = len(open_.texts)
+            if chunk == joined + 1:
+                head = open_.rec
+                self._extend(head, line.offset, line.length)
+                head["raw"] += "\n" + rec["raw"]
+                open_.texts.append(rest)
+                return
+            if chunk <= joined and open_.texts[chunk - 1] == rest:
+                # a second copy of a chunk already joined (salvage: the same line found twice)
+                self.sink.issue(line.offset, line.length, line.line_no,
+                                f"PostgreSQL chunk [{seq}-{chunk}] repeated: the same text is already part of "
+                                "its message", excerpt(rec["raw"]))
+                return
+            # out of sequence (salvage: a chunk line lost between them): the message ends with the
+            # chunks joined in order, and this one has no predecessor
+            self._emit_pg(self.pg_open.pop(pid))
+            self.sink.issue(line.offset, line.length, line.line_no,
+                            f"PostgreSQL continuation chunk [{seq}-{chunk}] out of sequence: its message ends "
+                            "before it", excerpt(rec["raw"]))
             return
         self.sink.issue(line.offset, line.length, line.line_no,
-                        f"PostgreSQL continuation chunk [{rec.get('pg_seq')}-{chunk}] without its first chunk",
+                        f"PostgreSQL continuation chunk [{seq}-{chunk}] without its first chunk",
                         excerpt(rec["raw"]))
 
     def _emit_settled(self, line_no: int) -> None:
