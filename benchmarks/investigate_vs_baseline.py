@@ -102,7 +102,7 @@ def accuracy(demo: Path, case: Path) -> dict:
     truth_cov = truth["db"]["coverage"]["exposure_window"]
     missed = missed_milestones(truth, findings["milestones"])
     return {"verdict": verdict["exfiltration"], "confidence": verdict["confidence"],
-            "truth_exfiltration": bool(truth.get("exfiltration")),
+            "truth_exfiltration": truth.get("exfiltration"),
             "coverage_of_exposure_window": verdict["coverage_of_exposure_window"], "truth_coverage": truth_cov,
             "milestones_planted": len(truth["milestones"]), "milestones_missed": missed}
 
