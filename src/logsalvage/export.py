@@ -13,7 +13,6 @@ extra captures follow as ``x_<name>``.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Iterator
 

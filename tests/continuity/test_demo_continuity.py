@@ -3,10 +3,8 @@ salvaged and preserved copies, and the figures."""
 
 from __future__ import annotations
 
-import json
 import struct
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 

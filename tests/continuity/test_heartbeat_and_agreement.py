@@ -13,7 +13,7 @@ from logsalvage.continuity.analysis import Options, case_continuity, host_contin
 from logsalvage.continuity.timeline import ensure_timeline
 from logsalvage.errors import UsageError
 from logsalvage.store import CaseStore
-from synthetic import Record, between, epoch, ingest_files, records, stamp, write
+from synthetic import Record, between, ingest_files, records, stamp, write
 
 HOLE = (20_000, 26_000)
 SPAN = 43_200

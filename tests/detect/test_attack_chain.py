@@ -3,7 +3,6 @@ vsftpd and cronie write them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

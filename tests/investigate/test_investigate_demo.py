@@ -1,14 +1,16 @@
-"""Acceptance: ``logsalvage investigate`` on a demo evidence set (its image carved) gives the
-answer key's verdict, coverage and milestones, in the report as in findings.json."""
+"""Acceptance: ``logsalvage investigate`` on a demo evidence set, interrupted with Ctrl-C (SIGINT)
+while it carves the image and run again, gives the answer key's verdict, coverage and milestones,
+in the report as in findings.json, with no event twice."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
+import signal
 import subprocess
 import sys
-from pathlib import Path
+import time
 
 import pytest
 
@@ -23,9 +25,21 @@ def test_investigate_the_demo_agrees_with_truth(tmp_path):
     out = tmp_path / "demo"
     truth = generate(out, days=40, seed=11)
     case = tmp_path / "case"
-    cp = subprocess.run([sys.executable, "-m", "logsalvage", "investigate", str(out / "evidence"), "--case", str(case),
-                         "--config", str(out / "case.yaml")], capture_output=True, text=True, timeout=1200,
-                        stdin=subprocess.DEVNULL, check=False)
+    cmd = [sys.executable, "-m", "logsalvage", "investigate", str(out / "evidence"), "--case", str(case),
+           "--config", str(out / "case.yaml")]
+    # Ctrl-C once the carving has written its first chunk
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 900
+    while first.poll() is None and time.monotonic() < deadline:
+        if any(p.is_file() for p in (case / "carve").glob("*/*")):
+            break
+        time.sleep(0.1)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (case / "findings.json").exists()
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL, check=False)
     assert cp.returncode == 0, cp.stderr[-3000:]
     findings = json.loads((case / "findings.json").read_text(encoding="utf-8"))
     verdict = findings["verdict"]
@@ -47,6 +61,8 @@ def test_investigate_the_demo_agrees_with_truth(tmp_path):
     with CaseStore(case, read_only=True) as store:
         (salvaged,) = store.query("SELECT count(*) FROM events WHERE kind = 'salvage'")[0]
         (events,) = store.query("SELECT count(*) FROM events")[0]
+        (distinct,) = store.query("SELECT count(DISTINCT event_id) FROM events")[0]
     assert salvaged > 10_000
+    assert events == distinct  # nothing read twice
     with open(case / "timeline.jsonl", encoding="utf-8") as fh:
         assert sum(1 for _ in fh) == events

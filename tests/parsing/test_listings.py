@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from logsalvage.parsing.listings import (InventoryEntry, ListingEntry, ListingParser, Problem, is_executable,

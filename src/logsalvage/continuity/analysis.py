@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-import numpy as np
 
 from logsalvage.continuity import gaps as gaps_mod
 from logsalvage.continuity import heartbeat as hb

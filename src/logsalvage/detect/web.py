@@ -110,7 +110,7 @@ def _session(ctx: Context, host: str, source: str, first, last, gap: int = SESSI
     """The first and last request, and the number of requests, of ``source``'s uninterrupted run
     (no pause over ``gap`` seconds) around its requests from ``first`` to ``last``: a scanner's
     baseline requests (``?id=1``) belong to the scan too."""
-    rows = ctx.query(f"""
+    rows = ctx.query("""
         SELECT event_id, ts_utc FROM events
         WHERE host = ? AND format_id = 'apache-access' AND source_ip = ?
           AND ts_utc BETWEEN ? - INTERVAL 1 HOUR AND ? + INTERVAL 1 HOUR ORDER BY ts_utc, event_id""",
@@ -125,7 +125,7 @@ def _session(ctx: Context, host: str, source: str, first, last, gap: int = SESSI
 
 
 def _scanner_probes(ctx: Context, host: str) -> list:
-    rows = ctx.query(f"""
+    rows = ctx.query("""
         SELECT event_id, ts_utc, source_ip FROM events
         WHERE host = ? AND format_id = 'apache-access' AND http_status BETWEEN 400 AND 499
           AND regexp_matches(lower(url_path), ?)
