@@ -270,7 +270,7 @@ def cmd_investigate(args) -> int:
     config = load_config(Path(args.config) if args.config else None)
     with _progress("investigate") as update:
         result = investigate(Path(args.evidence), Path(args.case), config=config, workers=args.workers,
-                             scheduler=args.scheduler, progress=update)
+                             scheduler=args.scheduler, progress=update, timeline=not args.no_timeline)
     if args.json:
         _print_json(result.as_dict())
     else:
@@ -280,7 +280,8 @@ def cmd_investigate(args) -> int:
         print(f"exfiltration: {v.get('exfiltration')} (confidence {v.get('confidence')}; the database log covers "
               f"{cov_text} of the exposure window)")
         print(f"report: {result.report}")
-        print(f"findings: {result.findings}   timeline (Timesketch): {result.timeline}")
+        timeline = f"   timeline (Timesketch): {result.timeline}" if result.timeline else ""
+        print(f"findings: {result.findings}{timeline}")
         took = ", ".join(f"{step} {duration_label(sec)}" for step, sec in result.seconds.items() if sec >= 0.5)
         print(f"time: {took or 'every step reused'}; peak memory {result.peak_rss_mib:.0f} MiB", file=sys.stderr)
     return EXIT_OK
@@ -401,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--config", metavar="case.yaml")
     iv.add_argument("--workers", type=int, default=1, metavar="N")
     iv.add_argument("--scheduler", metavar="tcp://HOST:PORT")
+    iv.add_argument("--no-timeline", action="store_true",
+                    help="skip the Timesketch export (every event: gigabytes at the incident's scale)")
     iv.add_argument("--json", action="store_true")
     iv.set_defaults(func=cmd_investigate)
 

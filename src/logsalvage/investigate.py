@@ -60,7 +60,8 @@ def _state(store: CaseStore, config: CaseConfig) -> str:
 
 
 def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = None, workers: int = 1,
-                scheduler: str | None = None, progress: Progress | None = None) -> InvestigationResult:
+                scheduler: str | None = None, progress: Progress | None = None,
+                timeline: bool = True) -> InvestigationResult:
     from logsalvage.carve.pipeline import carve_into_case
     from logsalvage.continuity.analysis import case_continuity
     from logsalvage.detect.run import run_detection, write_findings
@@ -140,12 +141,16 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
         timeline_file = Path(case_dir) / "timeline.jsonl"
         if current("timeline", timeline_file):
             result.steps["timeline"] = "reused"
+            result.timeline = timeline_file
+        elif not timeline:
+            timeline_file.unlink(missing_ok=True)  # an older export would no longer match the case
+            result.steps["timeline"] = "skipped: not asked for"
         else:
             say("timeline", 0, None)
             with result.timed("timeline"):
                 export(store, "timesketch-jsonl", timeline_file)
             finished("timeline")
-        result.timeline = timeline_file
+            result.timeline = timeline_file
     result.peak_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 

@@ -90,6 +90,18 @@ def test_a_second_run_reuses_finished_steps(evidence, tmp_path):
     assert _events(tmp_path / "case") == events and _findings(tmp_path / "case") == findings
 
 
+def test_the_timeline_export_can_be_left_out(evidence, tmp_path):
+    case = tmp_path / "case"
+    first = investigate(evidence, case, config=CONFIG, timeline=False)
+    assert first.steps["timeline"].startswith("skipped") and first.timeline is None
+    assert not (case / "timeline.jsonl").exists() and (case / "report.html").exists()
+    second = investigate(evidence, case, config=CONFIG)
+    assert second.steps["timeline"] == "done" and second.timeline.stat().st_size > 0
+    assert {second.steps[s] for s in ("continuity", "detect", "report")} == {"reused"}
+    third = investigate(evidence, case, config=CONFIG, timeline=False)  # still matches the case: kept
+    assert third.steps["timeline"] == "reused" and third.timeline == second.timeline
+
+
 def test_an_interrupted_run_completes_the_same(evidence, tmp_path, interrupt_nth_call):
     reference = tmp_path / "reference"
     investigate(evidence, reference, config=CONFIG)
