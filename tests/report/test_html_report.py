@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 import time
 from html.parser import HTMLParser
@@ -58,14 +59,23 @@ def _assert_inert(html: str) -> _Collect:
     parsed = _parse(html)
     tags = [t for t, _ in parsed.tags]
     assert "script" not in tags
-    assert not {"iframe", "object", "embed", "svg", "math", "link", "base", "form", "input", "a", "frame",
-                "template", "audio", "video", "source"} & set(tags)
+    assert not {"iframe", "object", "embed", "svg", "math", "link", "base", "form", "input", "frame",
+                "template", "audio", "video", "source", "area"} & set(tags)
+    for tag, attrs in parsed.tags:  # no refresh or other http-equiv but the policy
+        if tag == "meta" and "http-equiv" in dict(attrs):
+            assert dict(attrs)["http-equiv"] == "Content-Security-Policy", attrs
+    ids = {value for _, attrs in parsed.tags for name, value in attrs if name == "id"}
     images = 0
     for tag, attrs in parsed.tags:
+        if tag == "a":  # only the contents' links to the report's own sections
+            names = dict(attrs)
+            assert set(names) <= {"href", "class"}, attrs
+            assert re.fullmatch(r"#[a-z][a-z0-9]*", names["href"]) and names["href"][1:] in ids, attrs
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name, value)
             assert "javascript:" not in (value or "").lower(), (tag, name, value)
-            assert name not in ("href", "action", "formaction", "xlink:href", "srcset", "background", "poster")
+            assert name not in ("action", "formaction", "xlink:href", "srcset", "background", "poster")
+            assert name != "href" or tag == "a", (tag, name, value)
             if name == "src":
                 assert tag == "img" and value.startswith("data:image/png;base64,"), (tag, value[:80])
                 images += 1
@@ -250,7 +260,11 @@ def test_templates_are_autoescaped_and_never_mark_text_safe():
     for template in report_html.TEMPLATES.iterdir():
         source = template.read_text(encoding="utf-8")
         assert "|safe" not in source.replace(" ", "") and "autoescape false" not in source
-        assert "<script" not in source and "href" not in source
+        assert "<script" not in source
+        # every link is a literal in-page one: nothing from the data ever becomes a link target
+        assert re.findall(r'href="([^"]*)"', source) and all(
+            re.fullmatch(r"#[a-z]+(\{\{ loop\.index \}\})?", h) for h in re.findall(r'href="([^"]*)"', source))
+        assert source.count("href") == len(re.findall(r'href="([^"]*)"', source))
 
 
 # --- figure 4: address against time ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,12 +148,19 @@ def test_nothing_in_the_hostile_report_runs_or_loads(browser, hostile, bypass_cs
                 scripts: document.scripts.length,
                 handlers: all.flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on'))
                                                             .map(a => e.tagName + ' ' + a.name)),
-                links: document.querySelectorAll('[href], [action], [formaction], iframe, object, embed').length,
+                links: document.querySelectorAll('[action], [formaction], iframe, object, embed').length,
+                hrefs: [...document.querySelectorAll('[href]')].map(e => e.tagName + ' ' + e.getAttribute('href')),
                 svg: document.querySelectorAll('svg').length,
                 text: document.body.textContent,
             };
         }""")
         assert live["scripts"] == 0 and live["handlers"] == [] and live["links"] == 0 and live["svg"] == 0
+        # the only links are the contents' links to the report's own sections
+        assert live["hrefs"] and all(re.fullmatch(r"A #[a-z][a-z0-9]*", h) for h in live["hrefs"]), live["hrefs"]
+        for link in page.locator("nav.contents a").all():
+            link.click()
+            assert page.url.split("#")[0] == report.as_uri()
+        assert visit.dialogs == [] and _loaded_elsewhere(visit, report) == [] and len(page.frames) == 1
         for payload in PAYLOADS:  # shown as text
             assert payload in live["text"], payload
     finally:
