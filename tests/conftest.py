@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 if str(SRC) not in sys.path:  # running from a checkout without installing
     sys.path.insert(0, str(SRC))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # prerequisites.py, for every test directory
 os.environ.setdefault("PYTHONPATH", str(SRC))
 
 

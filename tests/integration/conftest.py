@@ -23,18 +23,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # daemons.py, whatever pytest's import mode
 
 import daemons  # noqa: E402
+from prerequisites import unavailable  # noqa: E402
 
 WEBAPP_PASSWORD = "Kyush0-ferry"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def _unavailable(reason: str) -> None:
-    if _in_ci():
-        pytest.fail(f"{reason} (CI=true: .ci/install-daemons.sh should have provided it)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +33,8 @@ def daemon_root():
     """A directory for the daemons' files, traversable by user postgres (pytest's tmp is 0700)."""
     missing = daemons.missing_prerequisites()
     if missing:
-        _unavailable("real-daemon tests need: " + "; ".join(missing)
-                     + " (install with: sudo bash .ci/install-daemons.sh)")
+        unavailable("real-daemon tests need: " + "; ".join(missing)
+                    + " (install with: sudo bash .ci/install-daemons.sh)", ".ci/install-daemons.sh")
     root = Path(tempfile.mkdtemp(prefix="logsalvage-daemons-"))
     os.chmod(root, 0o755)
     yield root

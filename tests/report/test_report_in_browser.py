@@ -23,18 +23,9 @@ from pathlib import Path
 
 import pytest
 from hostile_case import IMG, PAYLOADS, SCRIPT, SVG
+from prerequisites import unavailable
 
 _CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def _unavailable(reason: str):
-    if _in_ci():
-        pytest.fail(f"{reason} (CI=true: scripts/test.sh should have provided it)", pytrace=False)
-    pytest.skip(reason)
 
 
 def _chromium() -> str | None:
@@ -54,10 +45,10 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
+        unavailable("playwright is not installed (pip install -e '.[test]')")
     binary = _chromium()
     if binary is None:
-        _unavailable("no Chromium found (apt-get install chromium, or set LOGSALVAGE_CHROMIUM)")
+        unavailable("no Chromium found (apt-get install chromium, or set LOGSALVAGE_CHROMIUM)")
     with sync_playwright() as p:
         # root cannot use Chromium's sandbox; the page's own restrictions are what is tested
         b = p.chromium.launch(executable_path=binary, args=["--no-sandbox"])
