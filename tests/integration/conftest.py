@@ -186,3 +186,13 @@ def pg_syslog_capture(rsyslog_daemon, postgres_daemon, tmp_path_factory) -> PgSy
         statements={"slow": SLOW, "missing_table": MISSING_TABLE, "injection": INJECTION},
         window=(int(rs.started_at), time.time() + 1), pg_version=pg.version, port=pg.port,
     )
+
+
+@pytest.fixture(scope="module")
+def con(case_dir):
+    """The test module's case (its own ``case_dir`` fixture), opened read-only."""
+    import duckdb
+
+    c = duckdb.connect(str(case_dir / "case.duckdb"), read_only=True)
+    yield c
+    c.close()

@@ -174,17 +174,27 @@ class Rsyslog:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        terminate(self.proc, timeout=15)
         self.proc = None
         # rsyslogd unlinks the socket it created; make sure no stale one stays behind either way
         if os.path.lexists(DEV_LOG) and not os.path.islink(DEV_LOG) and not _dev_log_served():
             os.unlink(DEV_LOG)
+
+
+def terminate(proc: subprocess.Popen, *, timeout: float, whole_group: bool = False) -> None:
+    """SIGTERM a daemon we started and wait for it; SIGKILL it (its whole process group when
+    ``whole_group``: a parent that forks workers) if it has not exited within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        proc.wait(timeout=timeout)
 
 
 RSYSLOG_CONF = """\

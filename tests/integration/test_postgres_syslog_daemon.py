@@ -142,15 +142,6 @@ def case_dir(pg_syslog_capture, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def con(case_dir):
-    import duckdb
-
-    c = duckdb.connect(str(case_dir / "case.duckdb"), read_only=True)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def log_source(con, pg_syslog_capture) -> dict:
     sources = rows(con, "SELECT * FROM sources")
     found = [s for s in sources if str(s.get("sha256") or "").lower() == pg_syslog_capture.sha256]

@@ -271,15 +271,6 @@ def case_dir(scan, tmp_path_factory) -> Path:
     return case
 
 
-@pytest.fixture(scope="module")
-def con(case_dir):
-    import duckdb
-
-    c = duckdb.connect(str(case_dir / "case.duckdb"), read_only=True)
-    yield c
-    c.close()
-
-
 def rows(con, sql: str, *params) -> list[dict]:
     cur = con.execute(sql, list(params))
     names = [d[0] for d in cur.description]

@@ -18,7 +18,6 @@ import http.client
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -161,14 +160,8 @@ class Apache:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            # SIGTERM: the parent stops its children and exits; each request was logged when served
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=20)
+        # SIGTERM: the parent stops its children and exits; each request was logged when served
+        daemons.terminate(self.proc, timeout=20, whole_group=True)
         self.proc = None
 
 
