@@ -103,54 +103,36 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
         def current(step: str, output: Path) -> bool:
             return store.meta(f"investigate.{step}") == state and output.exists()
 
-        def finished(step: str) -> None:
+        def run(step: str, output: Path, work: Callable[[], None]) -> None:
+            """``work`` writes ``output``; skipped when the output is current for these sources and config."""
+            if current(step, output):
+                result.steps[step] = "reused"
+                return
+            say(step, 0, None)
+            with result.timed(step):
+                work()
             store.set_meta(f"investigate.{step}", state)
             result.steps[step] = "done"
 
         continuity_file = Path(case_dir) / "continuity.json"
-        if current("continuity", continuity_file):
-            result.steps["continuity"] = "reused"
-        else:
-            say("continuity", 0, None)
-            with result.timed("continuity"):
-                _write_json(continuity_file, case_continuity(store))
-            finished("continuity")
+        run("continuity", continuity_file, lambda: _write_json(continuity_file, case_continuity(store)))
 
         findings_file = Path(case_dir) / "findings.json"
-        if current("detect", findings_file):
-            findings = json.loads(findings_file.read_text(encoding="utf-8"))
-            result.steps["detect"] = "reused"
-        else:
-            say("detect", 0, None)
-            with result.timed("detect"):
-                findings = run_detection(store, config)
-                write_findings(Path(case_dir), findings)
-            finished("detect")
+        run("detect", findings_file, lambda: write_findings(Path(case_dir), run_detection(store, config)))
+        findings = json.loads(findings_file.read_text(encoding="utf-8"))
         result.findings, result.verdict = findings_file, findings["verdict"]
 
         report_file = Path(case_dir) / "report.html"
-        if current("report", report_file):
-            result.steps["report"] = "reused"
-        else:
-            say("report", 0, None)
-            with result.timed("report"):
-                _write_report(store, Path(case_dir), findings)
-            finished("report")
+        run("report", report_file, lambda: _write_report(store, Path(case_dir), findings))
         result.report = report_file
 
         timeline_file = Path(case_dir) / "timeline.jsonl"
-        if current("timeline", timeline_file):
-            result.steps["timeline"] = "reused"
+        if timeline or current("timeline", timeline_file):
+            run("timeline", timeline_file, lambda: export(store, "timesketch-jsonl", timeline_file))
             result.timeline = timeline_file
-        elif not timeline:
+        else:
             timeline_file.unlink(missing_ok=True)  # an older export would no longer match the case
             result.steps["timeline"] = "skipped: not asked for"
-        else:
-            say("timeline", 0, None)
-            with result.timed("timeline"):
-                export(store, "timesketch-jsonl", timeline_file)
-            finished("timeline")
-            result.timeline = timeline_file
     result.peak_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 
