@@ -22,6 +22,10 @@ of at least ``max_record`` bytes) and returns a ``ChunkPieces``:
 - ``tails``: at a block start that is not the continuation of the previous block's line and does
   not begin a header, the bytes up to the first newline, when no header comes first and they are
   clean (no NUL or control byte, UTF-8 apart from a character cut at the block start).
+  A line of a format with a ``line_prefix`` (an access log's address before the header) that
+  begins exactly at a block start is a tail too, with its ``format_id``: its prefix may be the
+  rest of a line cut at the end of another block. Reassembly joins it with that head, or keeps
+  it as a record when no head validates with it.
 - ``rejects``: byte ranges that looked like headers but failed validation, with a reason.
 
 Heads carry ``neighbour``: the whole lines just before them in their block; tails carry
@@ -350,7 +354,16 @@ def carve_chunk(buf: bytes, base: int, owned_end: int, *, block_size: int, scann
             if bad < 0:
                 if nl >= 0:
                     data = buf[start:nl]
-                    if data.isascii() or utf8_ok(data):
+                    blk = start - start % bs
+                    if (data.isascii() or utf8_ok(data)) and prefix is not None and find(b"\n", blk, start) < 0:
+                        # the line seems to begin in the first bytes of its block, but what precedes
+                        # its header (an address) may be the rest of a line cut at the end of
+                        # another block: a tail from the block start that reassembly joins with that
+                        # head, or keeps as a record when it has no head to join
+                        follow, after = ctx.after(nl + 1, min(n, blk + bs))
+                        out.tails.append(Piece(base + blk, buf[blk:nl], fid, "tail", neighbour=after, follow=follow))
+                        cur = nl + 1
+                    elif data.isascii() or utf8_ok(data):
                         r_off.append(base + start)
                         r_data.append(data)
                         r_fmt.append(fid)
@@ -416,6 +429,7 @@ def carve_chunk(buf: bytes, base: int, owned_end: int, *, block_size: int, scann
         follow, after = ctx.after(nl + 1, blk_end)
         tails.append(Piece(base + bnd, data, None, "tail", neighbour=after, follow=follow))
     heads.sort(key=_OFFSET)
+    tails.sort(key=_OFFSET)
     return out
 
 

@@ -5,7 +5,9 @@
    local Dask cluster or an existing one — that scans, validates and cuts the chunk into pieces
    (whole records, heads cut at a block end, tails at a block start, rejects) and writes them to
    a Parquet file in the case. A chunk whose file exists is not carved again (resume).
-2. Heads and tails from the whole image are reassembled into records where the join validates.
+2. Heads and tails from the whole image are reassembled along the log's block chains
+   (``chains.reassemble_chains``: time-ordered, linear in the image, a join only where the chain
+   order is unambiguous).
 3. Records of each format are fed in image order through the same assembler as live files
    (PostgreSQL chunk joining, fields, timestamps), staged, and committed as one ``salvage``
    source per format: identical records found at several offsets become one event with
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 
 from logsalvage.carve.images import open_image
 from logsalvage.carve.pieces import Piece, carve_chunk
-from logsalvage.carve.reassemble import reassemble
+from logsalvage.carve.chains import ChainStats, reassemble_chains
 from logsalvage.carve.scan import Scanner
 from logsalvage.cluster import map_ordered
 from logsalvage.config import CaseConfig
@@ -81,6 +83,7 @@ class CarveResult:
     problems: list[str] = field(default_factory=list)
     output: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
+    reassembly: dict = field(default_factory=dict)  # block-chain counts: joined, ambiguous, no candidate
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -168,7 +171,7 @@ def _write_rejoined(joined: list, path: Path) -> Path:
     table = pa.Table.from_pydict({
         "offset": [p.offset for p in joined], "data": [p.data for p in joined],
         "format_id": [p.format_id for p in joined],
-        "spans": [",".join(f"{o}+{n}" for o, n in p.spans) for p in joined]},
+        "spans": [",".join(f"{o}+{n}" for o, n in p.spans) if p.joined else None for p in joined]},
         schema=pa.schema([("offset", pa.int64()), ("data", pa.binary()), ("format_id", pa.string()),
                           ("spans", pa.string())]))
     pq.write_table(table, path, compression="none")
@@ -273,8 +276,11 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
                  for r in _pieces(files, ("head",))]
         tails = [Piece(r["offset"], r["data"], r["format_id"], "tail", neighbour=r["neighbour"], follow=r["follow"])
                  for r in _pieces(files, ("tail",))]
-        joined, leftover = reassemble(heads, tails, block_size=regions[0].block_size if regions else 4096)
-        result.joined = len(joined)
+        chain_stats = ChainStats()
+        joined, leftover = reassemble_chains(heads, tails, block_size=regions[0].block_size if regions else 4096,
+                                             scanner=_scanner(chosen), stats=chain_stats)
+        result.joined = chain_stats.joined
+        result.reassembly = chain_stats.as_dict()
         rejoined = _write_rejoined(joined, work / "rejoined.parquet")
         clock = _lap(result, "reassemble", clock)
         tz, tz_basis, prefix = _host_settings(store, host, config)
@@ -293,7 +299,7 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
             problems = (r for r in _pieces(files, ("reject", "unreadable")) if mine(r["format_id"]))
             staged = _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined,
                                    [p for p in leftover if mine(p.format_id)], problems, anchor, prefix, regions,
-                                   allocation, work, workers, scheduler)
+                                   allocation, work, workers, scheduler, chain_stats.reasons)
             if staged.events == 0 and staged.issues == 0:
                 staged.discard()
                 continue
@@ -414,19 +420,20 @@ def parse_carved_part(task: PartTask) -> StagedSource:
 
 
 def _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined, leftover, rejects, anchor,
-                  prefix, regions, allocation, work, workers, scheduler) -> StagedSource:
+                  prefix, regions, allocation, work, workers, scheduler, why: dict) -> StagedSource:
     """Parse a format's carved records as parallel slices; fragments and rejects become issues."""
     rows = store.carved_records(files, rejoined, format_id, anchor.latest)
     parts = _write_parts(rows, work, format_id)
     allocations = tuple(allocation.get(id(r)) for r in regions)
     tasks = [PartTask(str(path), i, first, format_id, source_id, display, prefix, anchor, tuple(regions),
-                      allocations, frozenset(p.offset for p in joined), str(store.stage_dir))
+                      allocations, frozenset(p.offset for p in joined if p.joined), str(store.stage_dir))
              for i, (path, first) in enumerate(parts)]
     staged = list(map_ordered(parse_carved_part, tasks, workers=workers, scheduler=scheduler))
     writer = StageWriter(store.stage_dir, f"{source_id}-fragments")
     sink = StageSink(writer, source_id, display, anchor=anchor)
     for p in leftover:
-        sink.issue(p.offset, len(p.data), None, f"fragment that could not be rejoined ({p.kind or 'piece'})",
+        because = f": {why[p.offset]}" if p.offset in why else ""
+        sink.issue(p.offset, len(p.data), None, f"fragment that could not be rejoined ({p.kind or 'piece'}{because})",
                    p.data[:200].decode("utf-8", "backslashreplace"))
     for r in rejects:
         sink.issue(r["offset"], r["length"], None, r["reason"], r["data"][:200].decode("utf-8", "backslashreplace"))

@@ -23,7 +23,8 @@ candidate pair when
 
 Among candidates the best pairs are taken first (confirmed ``[seq-chunk]`` continuity, then the
 number of time anchors, then the smallest time spread; ties by head offset, then tail offset),
-each head and tail at most once. Joined pieces carry ``spans=[(head.offset, len(head.data)),
+each head and tail at most once. A tail that is a whole line of its own (``keep_headed_tails``)
+and joins nothing comes back as a plain record among ``joined``. Joined pieces carry ``spans=[(head.offset, len(head.data)),
 (tail.offset, len(tail.data) + 1)]`` and ``joined=True``. Everything else comes back as
 ``leftover`` (never dropped).
 """
@@ -54,6 +55,35 @@ class _Side:
     stamp: int | None     # time of the nearest record of the format on that side
     pg: list              # (pid, seq, chunk) of the records on that side, nearest first
     gap: int | None       # the longest time between consecutive records on that side
+    far: int | None = None  # time of the farthest record of the format on that side
+
+
+def keep_headed_tails(joined: list[Piece], leftover: list, scanner: Scanner) -> tuple[list[Piece], list]:
+    """Tails that begin with a whole line of their format (a line with a prefix at a block start)
+    and were not joined are records as found, from where the prefix validates: add them to
+    ``joined`` (not flagged as joined)."""
+    rest = []
+    for p in leftover:
+        cf = scanner.formats.get(p.format_id) if getattr(p, "kind", None) == "tail" else None
+        m = header_match(cf, p.data.lstrip(b" ")) if cf is not None else None
+        if m is None:
+            rest.append(p)
+            continue
+        skip = len(p.data) - len(p.data.lstrip(b" "))
+        joined.append(Piece(p.offset + skip, p.data[skip:], p.format_id))
+    joined.sort(key=lambda p: p.offset)
+    return joined, rest
+
+
+def header_match(cf, line: bytes):
+    """The format's header in a line: at its start, or (formats whose lines begin with a prefix
+    before the header, such as an access log's client address) after a valid prefix."""
+    if cf.line_prefix is None:
+        return cf.header.match(line)
+    m = cf.header.search(line, 0, cf.max_header + 512)
+    if m is None or cf.line_prefix.match(line, 0, m.start()) is None:
+        return None
+    return m
 
 
 def _side(cf, lines: bytes | None, nearest_last: bool) -> _Side:
@@ -65,7 +95,7 @@ def _side(cf, lines: bytes | None, nearest_last: bool) -> _Side:
     stamps = []
     pgs = []
     for line in parts:
-        m = cf.header.match(line)      # the header dates a line, even one cut by the block end
+        m = header_match(cf, line)     # the header dates a line, even one cut by the block end
         if m is None:
             continue
         t = cf.stamp(m)
@@ -75,7 +105,7 @@ def _side(cf, lines: bytes | None, nearest_last: bool) -> _Side:
         if p is not None:
             pgs.append(p)
     gap = max((abs(time_diff(a, b)) for a, b in pairwise(stamps)), default=None)
-    return _Side(stamps[0] if stamps else None, pgs, gap)
+    return _Side(stamps[0] if stamps else None, pgs, gap, stamps[-1] if stamps else None)
 
 
 def _pg_check(pg, side: _Side, before: bool) -> int | None:
@@ -191,7 +221,7 @@ def reassemble(heads: list, tails: list, records: list | None = None, *, block_s
         sides = {cf.id: _side(cf, before, nearest_last=True) for cf in cands}
         ref = None
         for cf in cands:
-            m = cf.header.match(h.data)
+            m = header_match(cf, h.data)
             ref = cf.stamp(m) if m is not None else None
             if ref is None:
                 ref = sides[cf.id].stamp
@@ -206,7 +236,7 @@ def reassemble(heads: list, tails: list, records: list | None = None, *, block_s
                 if got is not None and (best is None or got[0] < best[0]):
                     best = got
             if best is not None:
-                key, fid, data = best
+                key, fid, data, _, _ = best
                 candidates.append((key + (h.offset, t.offset), hi_, k, fid, data))
 
     candidates.sort(key=lambda c: c[0])
@@ -223,14 +253,16 @@ def reassemble(heads: list, tails: list, records: list | None = None, *, block_s
                             spans=[(h.offset, len(h.data)), (t.offset, len(t.data) + 1)], joined=True))
     leftover.extend(h for i, h in enumerate(H) if i not in used_h)
     leftover.extend(t for i, t in enumerate(T) if i not in used_t)
-    joined.sort(key=lambda p: p.offset)
     leftover.sort(key=lambda p: (p.offset, getattr(p, "kind", "") or ""))
-    return joined, leftover
+    return keep_headed_tails(joined, leftover, scanner)
 
 
 def _evaluate(h, t, cf, scanner: Scanner, before: _Side, after: _Side | None, window: int, slack: int,
-              cadence: int):
-    """(score key, format id, joined bytes) when head h and tail t make a consistent record."""
+              cadence: int, gap_factor: int = 1, unknown_step: int | None = None):
+    """(score key, format id, joined bytes, time of the joined record, pairing rank) when head h
+    and tail t make a consistent record. A step between records may be ``gap_factor`` times the longest step seen
+    between the neighbouring records (plus slack), at least ``cadence``, at most ``window``; with no
+    step seen, ``unknown_step`` (default ``window``)."""
     follow = getattr(t, "follow", None)
     if follow and ":" in follow:
         kind, fid = follow.split(":", 1)
@@ -264,7 +296,7 @@ def _evaluate(h, t, cf, scanner: Scanner, before: _Side, after: _Side | None, wi
     # before the head to the joined one and on to the record after the tail is within the
     # log's own cadence there (the longest step between neighbouring lines), and within window
     gaps = [g for g in (before.gap, after.gap) if g is not None]
-    step = min(window, max(cadence, max(gaps)) + slack) if gaps else window
+    step = min(window, max(cadence, gap_factor * max(gaps)) + slack) if gaps else (unknown_step or window)
     anchors = 0
     spread = 0
     if tj is not None:
@@ -281,6 +313,7 @@ def _evaluate(h, t, cf, scanner: Scanner, before: _Side, after: _Side | None, wi
             anchors += 1
             spread += abs(d)
     confirmed = 0
+    after_confirmed = 0
     pg = cf.pg(m)
     if pg is not None:
         for side, is_before in ((before, True), (after, False)):
@@ -288,4 +321,10 @@ def _evaluate(h, t, cf, scanner: Scanner, before: _Side, after: _Side | None, wi
             if got is None:
                 return None
             confirmed += got
-    return (-confirmed, -anchors, spread), cf.id, data
+            after_confirmed += 0 if is_before else got
+    # what speaks for this pairing itself: checks against the tail's side, and against the head's
+    # side only when the header (time, pid, seq) is completed by the tail
+    cut_header = cut < m.end("hdr")
+    pair = (-(confirmed if cut_header else after_confirmed),
+            -(anchors if cut_header else int(tj is not None and after.stamp is not None)))
+    return (-confirmed, -anchors, spread), cf.id, data, tj, pair

@@ -126,7 +126,7 @@ class ImageWriter:
         self.f.write(data)
 
     def place(self, name: str, data: bytes, keep: list[tuple[int, int]], junk_quota: int,
-              junk_source) -> list[Segment]:
+              junk_source, *, max_extent: int = MAX_EXTENT_BLOCKS) -> list[Segment]:
         """Plant the bytes of ``data`` inside the ``keep`` ranges; return the surviving segments.
 
         ``junk_quota`` planted blocks (chosen at random) are then overwritten by junk.
@@ -150,7 +150,7 @@ class ImageWriter:
                 j += 1
             b, left = kept_blocks[i], j - i + 1
             while left:
-                n = min(left, rng.randint(1, MAX_EXTENT_BLOCKS))
+                n = min(left, rng.randint(1, max_extent))
                 pieces.append((b, n))
                 b += n
                 left -= n
@@ -187,14 +187,15 @@ class ImageWriter:
                                  "file": name, "file_offset": s.file_offset})
         return segments
 
-    def place_copy(self, name: str, data: bytes, length: int) -> list[Segment]:
+    def place_copy(self, name: str, data: bytes, length: int, *,
+                   max_extent: int = MAX_EXTENT_BLOCKS) -> list[Segment]:
         """An older copy of the first ``length`` bytes of a file (the file when it was shorter)."""
         rng = self.rng
         nblk = -(-length // BLOCK)
         segments = []
         b = 0
         while b < nblk:
-            n = min(nblk - b, rng.randint(1, MAX_EXTENT_BLOCKS))
+            n = min(nblk - b, rng.randint(1, max_extent))
             for ib, cnt in self.allocate(n):
                 fo = b * BLOCK
                 chunk = data[fo:min(length, fo + cnt * BLOCK)]
