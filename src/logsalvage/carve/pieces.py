@@ -355,7 +355,8 @@ def carve_chunk(buf: bytes, base: int, owned_end: int, *, block_size: int, scann
                 if nl >= 0:
                     data = buf[start:nl]
                     blk = start - start % bs
-                    if (data.isascii() or utf8_ok(data)) and prefix is not None and find(b"\n", blk, start) < 0:
+                    if (data.isascii() or utf8_ok(data)) and prefix is not None and \
+                            _PRINTABLE_REV.fullmatch(buf, blk, start) is not None:
                         # the line seems to begin in the first bytes of its block, but what precedes
                         # its header (an address) may be the rest of a line cut at the end of
                         # another block: a tail from the block start that reassembly joins with that
