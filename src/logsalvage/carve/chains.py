@@ -49,7 +49,10 @@ from logsalvage.carve.reassemble import (
     _RecordIndex,
     _Side,
     _side,
+    context_after,
+    context_before,
     header_match,
+    joinable,
     keep_headed_tails,
 )
 from logsalvage.carve.scan import YEAR_S, Scanner, time_diff
@@ -73,17 +76,6 @@ class ChainStats:
         return {k: v for k, v in self.__dict__.items() if k != "reasons"}
 
 
-def _split(heads, tails, bs: int):
-    """Heads that end at a block end and tails that start at a block start (the others are never
-    joinable), and the rest as leftover."""
-    leftover, H, T = [], [], []
-    for h in heads:
-        (H if h.data and (h.offset + len(h.data)) % bs == 0 else leftover).append(h)
-    for t in tails:
-        (T if t.offset % bs == 0 and b"\n" not in t.data else leftover).append(t)
-    return H, T, leftover
-
-
 def reassemble_chains(heads: list, tails: list, records: list | None = None, *, block_size: int,
                       scanner: Scanner | None = None, window: int = CHAIN_WINDOW, slack: int = SLACK,
                       cadence: int = CADENCE, stats: ChainStats | None = None) -> tuple[list[Piece], list]:
@@ -92,14 +84,14 @@ def reassemble_chains(heads: list, tails: list, records: list | None = None, *, 
     fmts = scanner.formats
     stats = stats if stats is not None else ChainStats()
     index = _RecordIndex(records, bs) if records else None
-    H, T, leftover = _split(heads, tails, bs)
+    H, T, leftover = joinable(heads, tails, bs)
     stats.heads, stats.tails = len(H), len(T)
 
     # --- 1. summaries ---------------------------------------------------------------------------
     tail_side: list[dict[str, _Side]] = []
     dated: dict[str, list[tuple[int, int]]] = defaultdict(list)   # format -> (stamp, tail index)
     for k, t in enumerate(T):
-        after = t.neighbour if getattr(t, "neighbour", None) is not None or index is None else index.after(t.offset)
+        after = context_after(t, index)
         follow = getattr(t, "follow", None) or ""
         only = follow.split(":", 1)[1] if follow.startswith("header:") else None
         sides: dict[str, _Side] = {}
@@ -153,7 +145,7 @@ def reassemble_chains(heads: list, tails: list, records: list | None = None, *, 
             formats = [fmts[h.format_id]]
         else:
             formats = [cf for cf in fmts.values() if cf.first_bytes[h.data[0]] or cf.line_prefix is not None]
-        before = h.neighbour if getattr(h, "neighbour", None) is not None or index is None else index.before(h.offset)
+        before = context_before(h, index)
         sides = {cf.id: _side(cf, before, nearest_last=True) for cf in formats}
         head_info.append((formats, sides))
         found: list[tuple] = []
@@ -193,58 +185,54 @@ def reassemble_chains(heads: list, tails: list, records: list | None = None, *, 
         side = head_info[hi_][1].get(fid)
         return side.far if side is not None else None
 
-    def head_choice(found):
-        """The record a head's best candidates agree on, or that the chain order picks: the tail
-        whose next record is nearest in time, when every other candidate's block begins after the
-        whole known part of that tail's block (as in one log's chain); None when ambiguous."""
+    def decide(found, timing):
+        """The record the best-ranked candidates agree on, or that one log's chain order picks:
+        ``timing(candidate)`` gives (time distance, far end of its known block, whether it overlaps
+        a given far end); the nearest wins when every candidate giving another record is farther and
+        does not overlap the nearest one's block. None when ambiguous."""
         best = min(c[0] for c in found)
         top = [c for c in found if c[0] == best]
         if len({c[3] for c in top}) == 1:
             return best, top[0][3]
         timed = []
         for c in top:
-            stamp, far = after_of(c[1], c[2])
-            if stamp is None or c[4] is None:
+            got = timing(c)
+            if got is None:
                 return best, None
-            timed.append((time_diff(c[4], stamp), stamp, far, c[3]))
+            timed.append((*got, c[3]))
         timed.sort(key=lambda x: x[0])
-        d1, _, far1, data1 = timed[0]
-        for d, stamp, _, data in timed[1:]:
-            if data != data1 and (d <= d1 or time_diff(far1, stamp) < 0):
+        d1, far1, _, data1 = timed[0]
+        for d, _, overlaps, data in timed[1:]:
+            if data != data1 and (d <= d1 or overlaps(far1)):
                 return best, None
         return best, data1
 
-    def tail_choice(found):
-        """The same from a tail's side: the head whose joined record is latest before the tail's
-        next record, when every other head's record is older than the whole known part of its block."""
-        best = min(c[0] for c in found)
-        top = [c for c in found if c[0] == best]
-        if len({c[3] for c in top}) == 1:
-            return best, top[0][3]
-        timed = []
-        for rank, hi_, fid, data, tj in top:
-            stamp = None
-            for k2 in (c[1] for c in cands[hi_] if c[3] == data):
-                stamp = after_of(k2, fid)[0]
-                break
-            far = before_far(hi_, fid)
-            if stamp is None or tj is None:
-                return best, None
-            timed.append((time_diff(tj, stamp), tj, far if far is not None else tj, data))
-        timed.sort(key=lambda x: x[0])
-        d1, _, far1, data1 = timed[0]
-        for d, tj, _, data in timed[1:]:
-            if data != data1 and (d <= d1 or time_diff(tj, far1) < 0):
-                return best, None
-        return best, data1
+    def head_timing(c):
+        """From a head's side: the tail whose next record is nearest; a rival tail's block must
+        begin after the whole known part of the nearest tail's block."""
+        _, k, fid, _, tj = c
+        stamp, far = after_of(k, fid)
+        if stamp is None or tj is None:
+            return None
+        return time_diff(tj, stamp), far, lambda far1: time_diff(far1, stamp) < 0
+
+    def tail_timing(c):
+        """From a tail's side: the head whose joined record is latest before the tail's next
+        record; a rival head's record must be older than the whole known part of its block."""
+        _, hi_, fid, data, tj = c
+        stamp = next((after_of(c2[1], fid)[0] for c2 in cands[hi_] if c2[3] == data), None)
+        if stamp is None or tj is None:
+            return None
+        far = before_far(hi_, fid)
+        return time_diff(tj, stamp), far if far is not None else tj, lambda far1: time_diff(tj, far1) < 0
 
     # a head chooses among the tails for which it is one of the best-ranked heads
     tail_best = {k: min(c[0] for c in found) for k, found in tail_cands.items()}
     head_pick = {}
     for hi_, found in cands.items():
         avail = [c for c in found if c[0] == tail_best[c[1]]]
-        head_pick[hi_] = head_choice(avail) if avail else (None, None)
-    tail_pick = {k: tail_choice(found) for k, found in tail_cands.items()}
+        head_pick[hi_] = decide(avail, head_timing) if avail else (None, None)
+    tail_pick = {k: decide(found, tail_timing) for k, found in tail_cands.items()}
     used_t: set[int] = set()
     joined: list[Piece] = []
     joined_h: set[int] = set()

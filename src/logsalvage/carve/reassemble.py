@@ -146,6 +146,29 @@ class _RecordIndex:
         return b"\n".join(lines) or None
 
 
+def joinable(heads: list, tails: list, bs: int) -> tuple[list, list, list]:
+    """(heads that end at a block end, tails that start at a block start and hold no newline, the
+    rest): only the first two can ever be joined."""
+    H, T, rest = [], [], []
+    for h in heads:
+        (H if h.data and (h.offset + len(h.data)) % bs == 0 else rest).append(h)
+    for t in tails:
+        (T if t.offset % bs == 0 and b"\n" not in t.data else rest).append(t)
+    return H, T, rest
+
+
+def context_before(h, index: _RecordIndex | None) -> bytes | None:
+    """The whole lines before a head in its block: its own, or from the records when it has none."""
+    nb = getattr(h, "neighbour", None)
+    return index.before(h.offset) if nb is None and index is not None else nb
+
+
+def context_after(t, index: _RecordIndex | None) -> bytes | None:
+    """The lines after a tail in its block: its own, or from the records when it has none."""
+    nb = getattr(t, "neighbour", None)
+    return index.after(t.offset) if nb is None and index is not None else nb
+
+
 def reassemble(heads: list, tails: list, records: list | None = None, *, block_size: int,
                scanner: Scanner | None = None, window: int = WINDOW, slack: int = SLACK,
                cadence: int = CADENCE) -> tuple[list[Piece], list]:
@@ -153,38 +176,14 @@ def reassemble(heads: list, tails: list, records: list | None = None, *, block_s
     scanner = scanner or _default_scanner()
     fmts = scanner.formats
     index = _RecordIndex(records, bs) if records else None
-    leftover: list = []
-    H = []
-    for h in heads:
-        if h.data and (h.offset + len(h.data)) % bs == 0:
-            H.append(h)
-        else:
-            leftover.append(h)
-    T = []
-    for t in tails:
-        if t.offset % bs == 0 and b"\n" not in t.data:
-            T.append(t)
-        else:
-            leftover.append(t)
-
-    def neighbour_before(h):
-        nb = getattr(h, "neighbour", None)
-        if nb is None and index is not None:
-            nb = index.before(h.offset)
-        return nb
-
-    def neighbour_after(t):
-        nb = getattr(t, "neighbour", None)
-        if nb is None and index is not None:
-            nb = index.after(t.offset)
-        return nb
+    H, T, leftover = joinable(heads, tails, bs)
 
     # time keys to find candidate pairs without trying every head with every tail
     tail_keys = []        # (stamp of the next record, index) for tails that have one
     free_tails = []       # tails without a dated neighbour: tried with every head
     tail_side: dict[tuple[int, str], _Side] = {}
     for k, t in enumerate(T):
-        after = neighbour_after(t)
+        after = context_after(t, index)
         stamp = None
         if after:
             for cf in fmts.values():
@@ -217,7 +216,7 @@ def reassemble(heads: list, tails: list, records: list | None = None, *, block_s
             cands = [fmts[h.format_id]]
         else:
             cands = [cf for cf in fmts.values() if cf.first_bytes[h.data[0]] or cf.line_prefix is not None]
-        before = neighbour_before(h)
+        before = context_before(h, index)
         sides = {cf.id: _side(cf, before, nearest_last=True) for cf in cands}
         ref = None
         for cf in cands:

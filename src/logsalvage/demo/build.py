@@ -15,7 +15,7 @@ from . import actors, configs, cron, db, exfil as exfil_mod, ftp, secure, sqli
 from .attack import SHELL_FILES, AttackPlan, make_attack
 from .caseconfig import write_case_config
 from .db import HB, DbLog
-from .image import BLOCK, ImageWriter, locate
+from .image import BLOCK, ImageWriter, binary_junk, locate
 from .logtext import LogText
 from .stamps import apache_access, iso, jst
 from .timeline import (ACQUIRED, BLOCK_C_START, CRON_KEPT_ROTATIONS, CRON_REPLACE_1, EXPOSURE,
@@ -236,12 +236,7 @@ class _Junk:
         if kind == "zeros":
             return bytes(BLOCK)
         if kind == "binary":
-            b = bytearray(rng.randbytes(BLOCK))
-            for _ in range(6):
-                a = rng.randrange(BLOCK)
-                n = rng.randint(16, 400)
-                b[a:a + n] = bytes(len(b[a:a + n]))
-            return bytes(b)
+            return binary_junk(rng)
         start = rng.randrange(len(self.text) - BLOCK)
         return self.text[start:start + BLOCK]
 

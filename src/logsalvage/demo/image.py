@@ -216,6 +216,16 @@ class ImageWriter:
                                          "file": None, "file_offset": None})
 
 
+def binary_junk(rng: random.Random) -> bytes:
+    """A block of binary data with runs of NULs, as a compiled or compressed file leaves."""
+    b = bytearray(rng.randbytes(BLOCK))
+    for _ in range(6):
+        a = rng.randrange(BLOCK)
+        n = rng.randint(16, 400)
+        b[a:a + n] = bytes(len(b[a:a + n]))
+    return bytes(b)
+
+
 def _intersect(ranges, lo, hi):
     for a, z in ranges:
         a, z = max(a, lo), min(z, hi)

@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 
 from logsalvage.errors import UsageError
 
-from . import actors
-from .image import BLOCK, ImageWriter, locate
+from . import actors, stamps
+from .image import BLOCK, ImageWriter, binary_junk, locate
 from .pgsyslog import chunks
-from .stamps import MONTHS, WEEKDAYS, jst, local
+from .stamps import jst, local
 
 FORMATS = ("syslog", "apache-access", "apache-error", "vsftpd")
 RECORDS_PER_MIB = 730            # the issue's measured density: 750 k records in a 1 GiB image
@@ -57,22 +57,6 @@ class LogFile:
     times: list[int] = field(default_factory=list)
 
 
-def _syslog_stamp(t: int) -> str:
-    lt = local(t)
-    return f"{MONTHS[lt.tm_mon - 1]} {lt.tm_mday:2d} {lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d}"
-
-
-def _ctime(t: int) -> str:
-    lt = local(t)
-    return (f"{WEEKDAYS[lt.tm_wday]} {MONTHS[lt.tm_mon - 1]} {lt.tm_mday:2d} "
-            f"{lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d} {lt.tm_year}")
-
-
-def _access_stamp(t: int) -> str:
-    lt = local(t)
-    return f"{lt.tm_mday:02d}/{MONTHS[lt.tm_mon - 1]}/{lt.tm_year}:{lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d} +0900"
-
-
 _QUERIES = (
     "SELECT r.reservation_id, r.voyage_id, r.seat_class, r.fare FROM reservations r WHERE r.customer_id = {n}",
     "UPDATE voyages SET seats_left = seats_left - 1 WHERE voyage_id = {n}",
@@ -83,7 +67,7 @@ _QUERIES = (
 
 def _pg_session(t: int, pid: int, rng: random.Random) -> list[tuple[int, bytes]]:
     """One client session of the reservation application: its syslog lines."""
-    head = f"{_syslog_stamp(t)} db01 postgres[{pid}]: "
+    head = f"{stamps.syslog(t)} db01 postgres[{pid}]: "
     port = rng.randint(1024, 65535)
     prefix = f"DATABASE=ferry,USER=webapp,CLIENT=192.168.10.11({port}),"
     messages = [f"{prefix}LOG:  connection authorized: user=webapp database=ferry".encode()]
@@ -111,7 +95,7 @@ def _pg_lines(n: int, rng: random.Random) -> list[tuple[int, bytes]]:
         t += rng.randint(0, 24)
         while next_hb <= t:
             pid += 1
-            out.append((next_hb, f"{_syslog_stamp(next_hb)} db01 postgres[{pid}]: [3-1] DATABASE=[unknown],"
+            out.append((next_hb, f"{stamps.syslog(next_hb)} db01 postgres[{pid}]: [3-1] DATABASE=[unknown],"
                                  f"USER=[unknown],CLIENT=127.0.0.1({rng.randint(32768, 60999)}),LOG:  "
                                  f"incomplete startup packet".encode()))
             next_hb += HEARTBEAT
@@ -119,7 +103,7 @@ def _pg_lines(n: int, rng: random.Random) -> list[tuple[int, bytes]]:
         if rng.random() < 0.9:
             out.extend(_pg_session(t, pid, rng))
         else:
-            out.append((t, f"{_syslog_stamp(t)} db01 systemd: Started Session {pid} of user root.".encode()))
+            out.append((t, f"{stamps.syslog(t)} db01 systemd: Started Session {pid} of user root.".encode()))
     return out[:n]
 
 
@@ -134,7 +118,7 @@ def _access_lines(n: int, rng: random.Random) -> list[tuple[int, bytes]]:
         if page.endswith("="):
             page += str(rng.randint(1, 999))
         status = rng.choice((200, 200, 200, 200, 304, 404))
-        out.append((t, f'{ip} - - [{_access_stamp(t)}] "GET /{page} HTTP/1.1" {status} {rng.randint(200, 30000)} '
+        out.append((t, f'{ip} - - [{stamps.apache_access(t)}] "GET /{page} HTTP/1.1" {status} {rng.randint(200, 30000)} '
                        f'"-" "{rng.choice(actors.BROWSERS)}"'.encode()))
     return out
 
@@ -149,7 +133,7 @@ def _error_lines(n: int, rng: random.Random) -> list[tuple[int, bytes]]:
                            "File does not exist: /var/www/html/wp-login.php",
                            "script '/var/www/html/xmlrpc.php' not found or unable to stat",
                            "client denied by server configuration: /var/www/html/.htaccess"))
-        out.append((t, f"[{_ctime(t)}] [error] [client {ip}] {what}".encode()))
+        out.append((t, f"[{stamps.apache_error(t)}] [error] [client {ip}] {what}".encode()))
     return out
 
 
@@ -161,13 +145,13 @@ def _vsftpd_lines(n: int, rng: random.Random) -> list[tuple[int, bytes]]:
         t += rng.randint(60, 2400)
         pid += 1
         ip = rng.choice((actors.MAINTENANCE, *actors.A_ADDRESSES))
-        out.append((t, f'{_ctime(t)} [pid {pid}] CONNECT: Client "{ip}"'.encode()))
+        out.append((t, f'{stamps.ctime(t)} [pid {pid}] CONNECT: Client "{ip}"'.encode()))
         t += rng.randint(0, 3)
-        out.append((t, f'{_ctime(t)} [pid {pid + 1}] [{actors.FTP_USER}] OK LOGIN: Client "{ip}"'.encode()))
+        out.append((t, f'{stamps.ctime(t)} [pid {pid + 1}] [{actors.FTP_USER}] OK LOGIN: Client "{ip}"'.encode()))
         for _ in range(rng.randint(0, 3)):
             t += rng.randint(0, 20)
             size = rng.randint(1000, 400000)
-            out.append((t, f'{_ctime(t)} [pid {pid + 2}] [{actors.FTP_USER}] OK UPLOAD: Client "{ip}", '
+            out.append((t, f'{stamps.ctime(t)} [pid {pid + 2}] [{actors.FTP_USER}] OK UPLOAD: Client "{ip}", '
                            f'"/htdocs/{rng.choice(("index.php", "config.php", "img/banner.jpg"))}", {size} bytes, '
                            f'{rng.uniform(50, 900):.2f}Kbyte/sec'.encode()))
         pid += 2
@@ -199,11 +183,7 @@ def _noise(kind: str, rng: random.Random) -> bytes:
     if kind == "zeros":
         return bytes(BLOCK)
     if kind == "binary":
-        b = bytearray(rng.randbytes(BLOCK))
-        for _ in range(6):
-            a = rng.randrange(BLOCK)
-            b[a:a + rng.randint(16, 400)] = bytes(len(b[a:a + rng.randint(16, 400)]))
-        return bytes(b[:BLOCK])
+        return binary_junk(rng)
     words = []
     size = 0
     while size < BLOCK:
