@@ -22,6 +22,7 @@ from typing import Iterable, Protocol
 
 from logsalvage.model import CANONICAL_FIELDS, FLOAT_FIELDS, INT_FIELDS
 from logsalvage.parsing.apache_logformat import compile_logformat, split_request
+from logsalvage.parsing.dialect import compile_shared
 from logsalvage.parsing.formats import FormatSpec, LinePattern, Refinement
 from logsalvage.parsing.lines import Line
 from logsalvage.parsing.pg_prefix import compile_line, split_remote
@@ -38,7 +39,7 @@ PG_SYSLOG_LIMIT = 900  # PostgreSQL splits syslog lines longer than this (src/ba
 _SYSLOG_ESCAPE = re.compile(r"#([0-3][0-7]{2})")
 PG_CHUNK_WINDOW = 2000  # lines within which all chunks of one message arrive (one write_syslog() call)
 EXCERPT = 200
-_CHUNK = re.compile(r"\[(\d+)-(\d+)\] ?(.*)", re.DOTALL)
+_CHUNK = re.compile(r"\[(\d+)-(\d+)\] ?(.*)", re.DOTALL | re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
@@ -168,7 +169,7 @@ class LineParser:
     def __init__(self, spec: FormatSpec, ctx: ParseContext | None = None):
         self.spec = spec
         self.ctx = ctx or ParseContext()
-        extra = tuple(LinePattern(f"logformat{i + 1}", re.compile(compile_logformat(f)), spec.event_type)
+        extra = tuple(LinePattern(f"logformat{i + 1}", compile_shared(compile_logformat(f)), spec.event_type)
                       for i, f in enumerate(self.ctx.apache_logformats)) if spec.id == "apache-access" else ()
         self.patterns = extra + spec.patterns
         self.pg_line = compile_line(self.ctx.pg_log_line_prefix)

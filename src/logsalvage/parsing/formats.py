@@ -20,6 +20,7 @@ import yaml
 
 from logsalvage.errors import ConfigError
 from logsalvage.parsing.apache_logformat import compile_logformat
+from logsalvage.parsing.dialect import DialectError, compile_shared
 from logsalvage.parsing.timestamps import Stamp, parser_for
 
 ASSEMBLERS = ("lines", "syslog", "pg-stderr", "csvlog", "apache-error")
@@ -78,9 +79,10 @@ class FormatSpec:
 
 
 def _compile(rx: str, where: str, flags: int = 0) -> re.Pattern[str]:
+    """A pattern in the dialect both engines share (``parsing.dialect``); anything else is refused."""
     try:
-        return re.compile(rx, flags)
-    except re.error as exc:
+        return compile_shared(rx, flags)
+    except (re.error, DialectError) as exc:
         raise ConfigError(f"bad regex ({exc}): {rx!r}", where=where) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from logsalvage.errors import ConfigError
+from logsalvage.parsing.dialect import DialectError, compile_shared
 
 PG_LEVELS = ("DEBUG5", "DEBUG4", "DEBUG3", "DEBUG2", "DEBUG1", "DEBUG", "INFO", "NOTICE", "WARNING",
              "ERROR", "LOG", "FATAL", "PANIC", "STATEMENT", "DETAIL", "HINT", "CONTEXT", "LOCATION",
@@ -81,10 +82,18 @@ def compile_prefix(prefix: str) -> str:
     return "".join(parts)
 
 
-def compile_line(prefix: str | None) -> re.Pattern[str]:
-    """The regex for '<prefix><LEVEL>:  <message>'; without a known prefix, any text before the level."""
+def line_source(prefix: str | None) -> str:
+    """The pattern for '<prefix><LEVEL>:  <message>' (the message may span lines); without a known
+    prefix, any text before the level."""
     head = compile_prefix(prefix) if prefix is not None else r"(?P<pg_prefix>.*?)"
-    return re.compile(head + LEVEL_RE + r"(?P<pg_message>.*)", re.DOTALL)
+    return "(?s)" + head + LEVEL_RE + r"(?P<pg_message>.*)"
+
+
+def compile_line(prefix: str | None) -> re.Pattern[str]:
+    try:
+        return compile_shared(line_source(prefix))
+    except (re.error, DialectError) as exc:
+        raise ConfigError(f"log_line_prefix {prefix!r} gives no usable pattern: {exc}") from None
 
 
 _CONF_LINE = re.compile(r"^\s*([A-Za-z_.]+)\s*=?\s*(?:'((?:[^'\\]|\\.|'')*)'|([^#\s]*))")
