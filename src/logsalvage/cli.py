@@ -95,13 +95,25 @@ def cmd_ingest(args) -> int:
     with _progress("ingest") as update:
         result = ingest([Path(p) for p in args.paths], Path(args.case), host=args.host, kind=args.kind,
                         format_id=args.format, config=config, progress=update, workers=args.workers,
-                        scheduler=args.scheduler)
+                        scheduler=args.scheduler, engine=args.engine)
     if args.json:
         _print_json(result.as_dict())
     else:
         print(f"{result.sources_new} source(s) ingested, {result.sources_known} already in the case; "
               f"{result.events} events, {result.issues} issues -> {Path(args.case) / 'case.duckdb'}")
+        for why, paths in _reference_reasons(result.sources).items():
+            print(f"read line by line by the reference engine, {len(paths)} source(s) ({paths[0]}"
+                  f"{', …' if len(paths) > 1 else ''}): {why}")
     return EXIT_OK
+
+
+def _reference_reasons(sources: list[dict]) -> dict[str, list[str]]:
+    """Sources the columnar engine did not read, by reason."""
+    out: dict[str, list[str]] = {}
+    for s in sources:
+        if s.get("parser") and s["parser"] != "columnar":
+            out.setdefault(s["parser"].removeprefix("reference: "), []).append(s["path"])
+    return out
 
 
 def cmd_summary(args) -> int:
@@ -329,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--workers", type=int, default=1, metavar="N",
                    help="parse sources on a local Dask cluster of N processes (default: in this process)")
     i.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="parse sources on an existing Dask cluster")
+    i.add_argument("--engine", choices=("auto", "columnar", "reference"), default="auto",
+                   help="auto (default): the columnar engine where it covers a source, else the per-line reference")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_ingest)
 

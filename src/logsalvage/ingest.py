@@ -19,12 +19,15 @@ from typing import Callable
 from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
 from logsalvage.parsing.apache_logformat import read_httpd_conf
+from logsalvage.parsing.columnar import ColumnarParser, Unsupported, not_covered
+from logsalvage.parsing.columnar_lines import read_line_table
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.listings import InventoryEntry, ListingParser, Problem, parse_inventory_line
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
 from logsalvage.parsing.years import Anchor, fit_leap_days, resolve_base_year
-from logsalvage.sources import Candidate, ReadProblem, discover, read_small, sha256_of, stream_lines
+from logsalvage.sources import (Candidate, ReadProblem, discover, open_text_stream, read_small, sha256_of,
+                                stream_lines)
 from logsalvage.cluster import map_ordered
 from logsalvage.staging import StagedSource, StageSink, StageWriter, YearState
 from logsalvage.model import Source
@@ -151,6 +154,9 @@ def decide_years(ys: YearState, cand: Candidate, config: CaseConfig, store: Case
     return YearDecision(base, ys.last_epoch, basis)
 
 
+ENGINES = ("auto", "columnar", "reference")
+
+
 @dataclass(frozen=True)
 class ParseTask:
     """Everything a worker needs to parse one source (picklable: it may travel to a Dask worker)."""
@@ -159,6 +165,7 @@ class ParseTask:
     ctx: ParseContext
     stage_dir: Path
     known_ids: frozenset[str]
+    engine: str = "auto"  # "columnar" where it covers the source, else the reference; or one of them
 
 
 def parse_source(task: ParseTask) -> StagedSource:
@@ -171,9 +178,45 @@ def parse_source(task: ParseTask) -> StagedSource:
     source_id = sha[:16]
     if source_id in task.known_ids:
         return StagedSource(source_id, sha, known=True)
+    spec = shipped_formats()[cand.format_id]
+    why = not_covered(spec) if task.engine != "reference" else "the reference engine was asked for"
+    if why is None:
+        staged = _parse_columnar(task, spec, source_id, sha)
+        if isinstance(staged, StagedSource):
+            return staged
+        why = staged
+    staged = _parse_reference(task, spec, source_id, sha)
+    staged.parser = f"reference: {why}"
+    return staged
+
+
+def _parse_columnar(task: ParseTask, spec, source_id: str, sha: str) -> StagedSource | str:
+    """The columnar engine's staging of a source, or why it could not read it (the reference will)."""
+    odd: dict[int, bytes] = {}
+    try:
+        with open_text_stream(task.cand) as fh:
+            lines = read_line_table(fh, odd_bytes=odd)
+        result = ColumnarParser(spec, task.ctx).parse(lines, odd)
+    except ReadProblem as exc:
+        return f"the stream ends early ({exc})"
+    except Unsupported as exc:
+        return str(exc)
+    writer = StageWriter(task.stage_dir, source_id)
+    try:
+        writer.event_table(result.events)
+        display = task.cand.display
+        writer.issues([(source_id, display, *i) for i in result.issues])
+    finally:
+        writer.close()
+    return StagedSource(source_id, sha, writer.events_path, writer.issues_path, result.events.num_rows,
+                        len(result.issues), result.lines, result.years, parser="columnar")
+
+
+def _parse_reference(task: ParseTask, spec, source_id: str, sha: str) -> StagedSource:
+    cand = task.cand
     writer = StageWriter(task.stage_dir, source_id)
     sink = StageSink(writer, source_id, cand.display)
-    asm = Assembler(shipped_formats()[cand.format_id], task.ctx, sink)
+    asm = Assembler(spec, task.ctx, sink)
     lines = end = 0
     try:
         for line in stream_lines(cand):
@@ -218,7 +261,7 @@ def _commit(cand: Candidate, staged: StagedSource, store: CaseStore, settings: H
     result.issues += stats["issues"]
     result.sources.append({"path": cand.display, "host": host, "kind": cand.kind, "format": cand.format_id,
                            "events": stats["events"], "issues": stats["issues"], "lines": staged.lines,
-                           "year_basis": years.basis})
+                           "year_basis": years.basis, "parser": staged.parser})
 
 
 FS_BATCH = 50_000
@@ -305,8 +348,11 @@ def check_case_outside(case_dir: Path, paths: list[Path]) -> None:
 
 def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: str | None = None,
            format_id: str | None = None, config: CaseConfig | None = None,
-           progress: Progress | None = None, workers: int = 1, scheduler: str | None = None) -> IngestResult:
+           progress: Progress | None = None, workers: int = 1, scheduler: str | None = None,
+           engine: str = "auto") -> IngestResult:
     config = config or CaseConfig()
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
     for p in paths:
         if not Path(p).exists():
             raise UsageError(f"evidence path does not exist: {p}")
@@ -344,7 +390,7 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
         for cand in logs:
             s = settings.setdefault(cand.host or "unknown", HostSettings())
             ctx = ParseContext(pg_log_line_prefix=s.pg_log_line_prefix, apache_logformats=tuple(s.apache_logformats))
-            tasks.append(ParseTask(cand, ctx, store.stage_dir, known))
+            tasks.append(ParseTask(cand, ctx, store.stage_dir, known, engine))
         total = sum(c.size for c in logs)
         done = 0
         outcomes = map_ordered(parse_source, tasks, workers=workers, scheduler=scheduler)

@@ -61,6 +61,7 @@ class StagedSource:
     lines: int = 0
     years: YearState = field(default_factory=YearState)
     known: bool = False  # already in the case: nothing was parsed
+    parser: str = "reference"  # which engine read it ('columnar', or 'reference: why not columnar')
     error: str | None = None  # the source could not be read at all
 
     @staticmethod
@@ -92,6 +93,9 @@ class StageWriter:
 
     def events(self, columns: dict[str, list]) -> None:
         self._events.write_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
+
+    def event_table(self, table: pa.Table) -> None:
+        self._events.write_table(table)
 
     def issues(self, rows: list[tuple]) -> None:
         if rows:
@@ -154,42 +158,52 @@ class StageSink:
         return self.years
 
     def _columns(self, rows: list[dict]) -> dict[str, list]:
-        n = len(rows)
-        cols: dict[str, list] = {name: [None] * n for name in STAGE_SCHEMA.names}
+        cols = record_columns(rows)
         tracker = self.tracker
         for i, rec in enumerate(rows):
-            extra = {}
-            for key, value in rec.items():
-                if key in _CANON:
-                    cols[key][i] = value
-                elif key[0] != "_" and key not in _NOT_EXTRA:
-                    extra[key] = value
-            if extra:
-                cols["extra"][i] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
-            cols["offset"][i] = rec["_offset"]
-            cols["length"][i] = rec["_length"]
-            cols["line_no"][i] = rec["_line_no"]
-            cols["line_count"][i] = rec["_line_count"]
-            spans = rec["_spans"]
-            if spans:
-                cols["spans"][i] = ",".join(f"{o}+{n_}" for o, n_ in spans)
-            cols["event_type"][i] = rec.get("event_type")
-            cols["ts_raw"][i] = rec.get("ts_raw")
-            cols["ts_note"][i] = rec.get("_ts_note")
-            cols["raw"][i] = rec.get("raw")
-            cols["message"][i] = rec.get("message")
-            cols["copies"][i] = rec.get("_copies")
             st = rec.get("_stamp")
-            if st is not None:
-                y, mo, d, sod, off = st
-                cols["y"][i], cols["mo"][i], cols["d"][i], cols["sod_us"][i], cols["utc_offset_s"][i] = y, mo, d, sod, off
-                if y is None and self.anchor is not None:
-                    cols["y"][i] = year_not_after(mo, d, self.anchor)
-                    cols["ts_note"][i] = rec.get("_ts_note") or self.anchor_note
-                elif y is None:
-                    epoch = tracker.feed(mo, d)
-                    cols["year_epoch"][i] = epoch
-                    self.years.yearless += 1
-                    if mo == 2 and d == 29:
-                        self.years.feb29_epochs.add(epoch)
+            if st is None or st[0] is not None:
+                continue
+            mo, d = st[1], st[2]
+            if self.anchor is not None:
+                cols["y"][i] = year_not_after(mo, d, self.anchor)
+                cols["ts_note"][i] = rec.get("_ts_note") or self.anchor_note
+            else:
+                epoch = tracker.feed(mo, d)
+                cols["year_epoch"][i] = epoch
+                self.years.yearless += 1
+                if mo == 2 and d == 29:
+                    self.years.feb29_epochs.add(epoch)
         return cols
+
+
+def record_columns(rows: list[dict]) -> dict[str, list]:
+    """Records (engine dicts) as staging columns, year epochs left empty."""
+    n = len(rows)
+    cols: dict[str, list] = {name: [None] * n for name in STAGE_SCHEMA.names}
+    for i, rec in enumerate(rows):
+        extra = {}
+        for key, value in rec.items():
+            if key in _CANON:
+                cols[key][i] = value
+            elif key[0] != "_" and key not in _NOT_EXTRA:
+                extra[key] = value
+        if extra:
+            cols["extra"][i] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
+        cols["offset"][i] = rec["_offset"]
+        cols["length"][i] = rec["_length"]
+        cols["line_no"][i] = rec["_line_no"]
+        cols["line_count"][i] = rec["_line_count"]
+        spans = rec["_spans"]
+        if spans:
+            cols["spans"][i] = ",".join(f"{o}+{n_}" for o, n_ in spans)
+        cols["event_type"][i] = rec.get("event_type")
+        cols["ts_raw"][i] = rec.get("ts_raw")
+        cols["ts_note"][i] = rec.get("_ts_note")
+        cols["raw"][i] = rec.get("raw")
+        cols["message"][i] = rec.get("message")
+        cols["copies"][i] = rec.get("_copies")
+        st = rec.get("_stamp")
+        if st is not None:
+            cols["y"][i], cols["mo"][i], cols["d"][i], cols["sod_us"][i], cols["utc_offset_s"][i] = st
+    return cols

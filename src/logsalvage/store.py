@@ -22,7 +22,7 @@ from logsalvage.model import CANONICAL_FIELDS, Source
 from logsalvage.staging import StagedSource
 
 DB_NAME = "case.duckdb"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _CANON_SQL = ",\n  ".join(f'"{name}" {typ}' for name, typ in CANONICAL_FIELDS.items())
 
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS sources (
   events BIGINT,
   issues BIGINT,
   first_ts TIMESTAMPTZ,
-  last_ts TIMESTAMPTZ
+  last_ts TIMESTAMPTZ,
+  parser VARCHAR  -- which engine read it: 'columnar', or 'reference' and why
 );
 CREATE TABLE IF NOT EXISTS source_copies (
   source_id VARCHAR NOT NULL,
@@ -200,8 +201,11 @@ class CaseStore:
                 FROM (SELECT source_id, "offset", {record_key_sql()} AS key FROM events) k
                 WHERE events.source_id = k.source_id AND events."offset" = k."offset"
                 """)
-            self.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+            self.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", ['2'])
             self.con.execute("COMMIT")
+        if version < 3:  # which engine read each source
+            self.con.execute("ALTER TABLE sources ADD COLUMN IF NOT EXISTS parser VARCHAR")
+            self.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
 
     def close(self) -> None:
         self.con.close()
@@ -336,10 +340,10 @@ class CaseStore:
             "SELECT count(*), min(ts_utc), max(ts_utc) FROM events WHERE source_id = ?", [src.source_id]).fetchone()
         n_issues = self.con.execute("SELECT count(*) FROM issues WHERE source_id = ?", [src.source_id]).fetchone()[0]
         self.con.execute(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [src.source_id, src.sha256, src.path, src.member, src.host, src.kind, src.format_id, src.size,
              src.compression, src.mtime, src.rotation_date, src.tz, src.tz_basis, years.basis, staged.lines, stats[0],
-             n_issues, stats[1], stats[2]])
+             n_issues, stats[1], stats[2], staged.parser])
         self.con.execute("COMMIT")
         staged.discard()
         return {"events": stats[0], "issues": n_issues, "first": stats[1], "last": stats[2]}

@@ -13,9 +13,9 @@ def case_summary(store: CaseStore) -> dict:
     sources = [
         {"source_id": r[0], "path": r[1] + (f"!{r[2]}" if r[2] else ""), "host": r[3], "kind": r[4],
          "format": r[5], "sha256": r[6], "size": r[7], "lines": r[8], "events": r[9], "issues": r[10],
-         "first": _iso(r[11]), "last": _iso(r[12]), "time_zone": r[13], "year_basis": r[14]}
+         "first": _iso(r[11]), "last": _iso(r[12]), "time_zone": r[13], "year_basis": r[14], "parser": r[15]}
         for r in store.query("SELECT source_id, path, member, host, kind, format_id, sha256, size, lines, events, "
-                             "issues, first_ts, last_ts, tz || ' (' || tz_basis || ')', year_basis FROM sources "
+                             "issues, first_ts, last_ts, tz || ' (' || tz_basis || ')', year_basis, parser FROM sources "
                              "ORDER BY host, path, member")]
     hosts = [
         {"host": r[0], "events": r[1], "first": _iso(r[2]), "last": _iso(r[3]),
@@ -54,6 +54,15 @@ def render_text(summary: dict) -> str:
         lines.append("other inputs:")
         for i in others:
             lines.append(f"  {i['role']:<10} {i['path']}  {i['detail'] or ''}")
+    slow: dict[str, list[str]] = {}
+    for s in summary["sources"]:
+        if s.get("parser") and s["parser"] != "columnar":
+            slow.setdefault(s["parser"].removeprefix("reference: "), []).append(s["path"])
+    if slow:
+        lines.append("")
+        lines.append("read line by line by the reference engine:")
+        for why, paths in slow.items():
+            lines.append(f"  {len(paths):>4} source(s), e.g. {paths[0]}: {why}")
     if summary["duplicate_copies"]:
         lines.append(f"\n{summary['duplicate_copies']} input(s) were identical copies of a source already in the case")
     return "\n".join(lines)

@@ -169,7 +169,8 @@ class LineParser:
     def __init__(self, spec: FormatSpec, ctx: ParseContext | None = None):
         self.spec = spec
         self.ctx = ctx or ParseContext()
-        extra = tuple(LinePattern(f"logformat{i + 1}", compile_shared(compile_logformat(f)), spec.event_type)
+        extra = tuple(LinePattern(f"logformat{i + 1}", compile_shared(compile_logformat(f)), spec.event_type,
+                                  source=compile_logformat(f))
                       for i, f in enumerate(self.ctx.apache_logformats)) if spec.id == "apache-access" else ()
         self.patterns = extra + spec.patterns
         self.pg_line = compile_line(self.ctx.pg_log_line_prefix)

@@ -32,6 +32,7 @@ class LinePattern:
     regex: re.Pattern[str]
     event_type: str | None
     set: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # the pattern as written (RE2 runs it; ``regex`` is its Python copy)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Refinement:
     patterns: tuple[LinePattern, ...]
     event_type: str
     special: str | None = None  # e.g. "pg-syslog": [seq-chunk] joining and log_line_prefix
+    when_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _patterns(items: list[dict] | None, where: str, default_type: str | None) ->
         else:
             raise ConfigError(f"pattern {pid!r} needs 'regex' or 'logformat'", where=where)
         out.append(LinePattern(pid, _compile(rx, f"{where} pattern {pid}"), item.get("event_type", default_type),
-                               dict(item.get("set", {}))))
+                               dict(item.get("set", {})), rx))
     return tuple(out)
 
 
@@ -142,7 +144,7 @@ def _load_one(text: str, where: str, library: dict[str, FormatSpec]) -> FormatSp
                 raise ConfigError(f"refinement {rid!r}: no definition {r['patterns_from']!r}", where=where)
             pats = pats + src.message_patterns
         refinements.append(Refinement(rid, wf, _compile(wrx, where), r.get("target", "message"), pats,
-                                      r.get("event_type", rid), r.get("special")))
+                                      r.get("event_type", rid), r.get("special"), str(wrx)))
     unframed = tuple(
         UnframedRule(str(u["id"]), _compile(u["regex"], f"{where} unframed {u['id']}"),
                      u.get("event_type", f"{event_type}.unframed"), bool(u.get("own_timestamp", False)))

@@ -64,7 +64,7 @@ def _stamp(year, month, day, h, mi, s, frac=None, offset=None) -> Stamp | None:
 
 
 _SYSLOG = re.compile(
-    r"(?:(\d{4}) )?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?: (\d{4}))?$")
+    r"(?:(\d{4}) )?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?: (\d{4}))?\Z", re.ASCII)
 
 
 def parse_syslog(text: str) -> Stamp | None:
@@ -81,7 +81,7 @@ def parse_syslog(text: str) -> Stamp | None:
 
 _ISO = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
-    r"(?: ?(Z|[+-]\d\d(?::?\d\d)?|[A-Za-z]{1,5}))?$")
+    r"(?: ?(Z|[+-]\d\d(?::?\d\d)?|[A-Za-z]{1,5}))?\Z", re.ASCII)
 
 
 def parse_iso(text: str) -> Stamp | None:
@@ -94,7 +94,7 @@ def parse_iso(text: str) -> Stamp | None:
 
 
 _APACHE = re.compile(
-    r"(\d{1,2})/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?: ([+-]\d{4}))? ?$")
+    r"(\d{1,2})/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?: ([+-]\d{4}))? ?\Z", re.ASCII)
 
 
 def parse_apache(text: str) -> Stamp | None:
@@ -110,7 +110,7 @@ def parse_apache(text: str) -> Stamp | None:
 
 
 _CTIME = re.compile(
-    r"(?:[A-Z][a-z]{2} )?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (\d{4})$")
+    r"(?:[A-Z][a-z]{2} )?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (\d{4})\Z", re.ASCII)
 
 
 def parse_ctime(text: str) -> Stamp | None:
@@ -121,7 +121,7 @@ def parse_ctime(text: str) -> Stamp | None:
     return _stamp(int(m[7]), MONTHS[m[1]], int(m[2]), int(m[3]), int(m[4]), int(m[5]), m[6])
 
 
-_EPOCH = re.compile(r"(\d{9,10})(?:\.(\d{1,6}))?$")
+_EPOCH = re.compile(r"(\d{9,10})(?:\.(\d{1,6}))?\Z", re.ASCII)
 
 
 def parse_epoch(text: str) -> Stamp | None:

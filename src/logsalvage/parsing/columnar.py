@@ -1,0 +1,718 @@
+"""The columnar engine: a whole source parsed as columns, in DuckDB, on RE2.
+
+Lines arrive as an Arrow table (``columnar_lines``); each step of the reference engine
+(``parsing.engine``) becomes a set operation over all of them (SQL from ``columnar_sql``):
+which line pattern matches first, its named groups, the timestamp parts, the refinement keyed on
+the program, the refinement's or the format's message patterns, PostgreSQL's ``[seq-chunk]``
+lines grouped into messages and read with the server's ``log_line_prefix``, and the ``extra``
+JSON. Cost is linear in the input whatever the text: RE2 never backtracks.
+
+What is rare stays with the reference engine's own code, line by line, so the two agree by
+construction: lines matched by no pattern (continuations, binary data, issues), lines that are
+not valid UTF-8 or hold a NUL, a matching line whose date is impossible, and PostgreSQL messages
+of several chunks or lines. A source whose structure the columnar steps do not model —
+``[seq-chunk]`` lines out of order or far apart, a format with another assembler — raises
+``Unsupported`` and is read by the reference engine instead; ``ingest`` records which engine read
+each source.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from itertools import count
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logsalvage.model import CANONICAL_FIELDS
+from logsalvage.parsing import columnar_sql as q
+from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, Assembler, LineParser, ParseContext,
+                                       _Pending, excerpt, looks_binary)
+from logsalvage.parsing.formats import FormatSpec, LinePattern
+from logsalvage.parsing.pg_prefix import line_source
+from logsalvage.parsing.years import HALF_YEAR_DAYS
+from logsalvage.staging import STAGE_SCHEMA, YearState, record_columns
+
+COVERED_ASSEMBLERS = ("lines", "syslog")
+_REQUEST_KEYS = ("http_method", "url_path", "url_query", "http_version", "url_full")
+_NOT_FIELD = _CONSUMED | {"message"}
+# Python's str.strip() whitespace: a line of only these is an empty line
+_BLANK = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]*$"
+_CHUNK_HEAD = r"^(\[(\d+)-(\d+)\] ?)"  # engine._CHUNK without its '(.*)' tail (the rest of the message)
+_SEQ = count()
+_RESERVED = frozenset(STAGE_SCHEMA.names) - frozenset(CANONICAL_FIELDS) | {
+    "no_newline", "text", "pat", "stamp_ok", "line_count", "s"} - {"extra"}
+
+
+class Unsupported(Exception):
+    """The source uses a construct the columnar steps do not model: read it with the reference engine."""
+
+
+def not_covered(spec: FormatSpec) -> str | None:
+    """Why a format cannot be read by the columnar engine, or None when it can."""
+    if spec.assembler not in COVERED_ASSEMBLERS:
+        return f"the {spec.assembler} assembler is not columnar"
+    if spec.unframed:
+        return "lines without a header of their own (unframed rules)"
+    missing = [f for f in spec.timestamp_formats if f not in q.STAMP_FORMATS]
+    if missing:
+        return f"timestamp format {', '.join(missing)} is not columnar"
+    return None
+
+
+@dataclass
+class ColumnarResult:
+    events: pa.Table  # STAGE_SCHEMA, file order
+    issues: list[tuple] = field(default_factory=list)  # (offset, length, line_no, reason, excerpt, event_offset)
+    lines: int = 0
+    years: YearState = field(default_factory=YearState)
+
+
+class _Collect:
+    """A sink for the reference code run on rare lines."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.issues: list[tuple] = []
+
+    def event(self, rec: dict) -> None:
+        self.events.append(rec)
+
+    def issue(self, offset, length, line_no, reason, excerpt_, event_offset=None) -> None:
+        self.issues.append((offset, length, line_no, reason, excerpt_, event_offset))
+
+
+class ColumnarParser:
+    def __init__(self, spec: FormatSpec, ctx: ParseContext | None = None,
+                 con: duckdb.DuckDBPyConnection | None = None):
+        why = not_covered(spec)
+        if why:
+            raise Unsupported(why)
+        self.spec = spec
+        self.ctx = ctx or ParseContext()
+        self.sink = _Collect()
+        self.asm = Assembler(spec, self.ctx, self.sink)  # the reference, for rare lines
+        self.parser: LineParser = self.asm.parser
+        self.con = con or duckdb.connect()
+        self.pg_ref = next((i + 1 for i, r in enumerate(spec.refinements) if r.special == "pg-syslog"), None)
+        self.pg_patterns = self.asm.pg_patterns
+        self.pg_source = line_source(self.ctx.pg_log_line_prefix)[4:]  # without its leading (?s)
+        self.pg_generic = line_source(None)[4:]
+        self.columns = self._columns()
+
+    # -- the column universe ------------------------------------------------------------------
+    def _columns(self) -> dict[str, str]:
+        """Every field any step can set, with its SQL type (canonical ones typed, others text)."""
+        names: list[str] = []
+
+        def add(pats):
+            for p in pats:
+                names.extend(q.group_names(p.source))
+                names.extend(p.set)
+
+        add(self.parser.patterns)
+        for r in self.spec.refinements:
+            add(r.patterns)
+        add(self.spec.message_patterns)
+        if self.pg_ref:
+            names.extend(q.group_names(self.pg_source))
+            names.extend(q.group_names(self.pg_generic))
+        always = list(_REQUEST_KEYS) + ["line_end"]
+        if self.pg_ref:
+            always += ["source_ip", "source_port", "pg_seq", "pg_chunk", "pg_message", "pg_level", "log_level"]
+        out = {}
+        for n in names + always:
+            if n.startswith("_") or n in out or n in _NOT_FIELD and n not in always:
+                continue
+            if n in _RESERVED:
+                raise Unsupported(f"a pattern group named {n!r}, a column of the engine itself")
+            out[n] = q.column_type(n)
+        return out
+
+    # -- entry point ------------------------------------------------------------------------------
+    def parse(self, lines: pa.Table, odd_bytes: dict[int, bytes] | None = None) -> ColumnarResult:
+        con = self.con
+        tag = f"c{next(_SEQ)}"
+        self.tag = tag
+        con.register(f"{tag}_in", lines)
+        self.registered = [f"{tag}_in"]
+        self.fields: dict[str, set[str]] = {}  # materialised relation -> the field columns it holds
+        try:
+            return self._parse(lines, odd_bytes or {})
+        finally:
+            try:
+                con.execute("SELECT 1").fetchall()  # finish anything an error left half-read
+            except duckdb.Error:
+                pass
+            for name in self.registered:
+                con.unregister(name)
+
+    def _mat(self, name: str, sql: str) -> str:
+        """Run ``sql`` into an Arrow table registered as ``name``."""
+        full = f"{self.tag}_{name}"
+        table = self.con.sql(sql).to_arrow_table()
+        self.con.register(full, table)
+        self.registered.append(full)
+        self.fields[full] = {c for c in table.column_names if c in self.columns}
+        return full
+
+    def _parse(self, lines: pa.Table, odd_bytes: dict[int, bytes]) -> ColumnarResult:
+        con, tag = self.con, self.tag
+        n = lines.num_rows
+        result = ColumnarResult(STAGE_SCHEMA.empty_table(), lines=n)
+        if n == 0:
+            return result
+        first_line = lines.column("line_no")[0].as_py()
+        patterns = self.parser.patterns
+        # 1. which line pattern matches first (-1 too long, -2 odd bytes, -3 empty line, 0 none)
+        h = self._mat("h", f"""SELECT line_no, "offset", length, text, no_newline,
+            CASE WHEN too_long THEN -1 WHEN odd THEN -2 WHEN regexp_matches(text, {q.lit(_BLANK)}) THEN -3
+                 ELSE {q.first_match('text', [_head_source(p.source)[0] for p in patterns], anchored=True)} END AS pat
+            FROM {tag}_in""")
+        used = {k for (k,) in con.execute(f"SELECT DISTINCT pat FROM {h} WHERE pat > 0").fetchall()}
+        # 2. records: the matched pattern's groups, the request line split, the timestamp parts, and
+        # the refinement each belongs to (syslog's program); only the columns some row can hold
+        live = [(k, p) for k, p in enumerate(patterns, start=1) if k in used]
+        # (_ref is NULL for a line whose date is impossible: the reference engine tries it again; no
+        # WHERE here, which DuckDB would answer by computing the timestamp twice)
+        base = f"SELECT *, CASE WHEN stamp_ok THEN {self._refinement_expr(live)} END AS _ref FROM ({self._records_sql(live)})"
+        if self.pg_ref:
+            base = self._pg_chunks_sql(base)
+        d0 = self._mat("d0", base)
+        refs = {k for (k,) in con.execute(f"SELECT DISTINCT _ref FROM {d0} WHERE _ref IS NOT NULL").fetchall()}
+        # 3. each refinement's rows through its own patterns, the others through the message patterns
+        parts = []
+        for i, ref in enumerate(self.spec.refinements, start=1):
+            if not ref.special and i in refs:
+                parts.append(self._apply(f"SELECT * FROM {d0} WHERE _ref = {i}", self.fields[d0], ref.target,
+                                         ref.patterns, ref.event_type, f"r{i}"))
+        if 0 in refs:
+            rest = (f"SELECT * FROM {d0} WHERE _ref = 0", self.fields[d0])
+            if self.spec.message_patterns:
+                rest = self._apply(rest[0], rest[1], "message", self.spec.message_patterns, None, "m")
+            parts.append(rest)
+        # 4. PostgreSQL through syslog: chunks into messages, then prefix and message patterns
+        py_records: list[dict] = []
+        if self.pg_ref and self.pg_ref in refs:
+            part, more = self._postgres(d0)
+            parts.append(part)
+            py_records += more
+        drop = "EXCLUDE (_pid, _rest, _seq_text, _chunk_text)" if self.pg_ref else ""
+        self.done = " UNION ALL BY NAME ".join(f"(SELECT * {drop} FROM ({sql}))" for sql, _ in parts) \
+            if parts else None
+        self.done_fields = set().union(*(f for _, f in parts)) if parts else set()
+        # 5. lines no pattern took (and odd ones), in file order, the reference way
+        kinds = self._kinds(n, first_line, d0)
+        cont: dict[int, list[tuple[int, int, str]]] = {}
+        py_records += self._rare(kinds, first_line, odd_bytes, cont, d0)
+        # 6. all records as staging columns
+        tables = [self._stage_table(cont)] if self.done else []
+        if py_records:
+            tables.append(pa.Table.from_pydict(record_columns(py_records), schema=STAGE_SCHEMA))
+        table = pa.concat_tables(tables) if tables else STAGE_SCHEMA.empty_table()
+        result.events, result.years = _year_epochs(table)
+        result.issues = self.sink.issues
+        return result
+
+    # -- step 2 -----------------------------------------------------------------------------------
+    def _records_sql(self, live: list[tuple[int, LinePattern]]) -> str:
+        tag = self.tag
+        ts_field = self.spec.timestamp_field
+        names = list(dict.fromkeys(c for _, p in live for c in list(q.group_names(p.source)) + list(p.set)
+                                   if c in self.columns))
+        if "request" in {g for _, p in live for g in q.group_names(p.source)}:
+            names += [k for k in _REQUEST_KEYS if k not in names]
+        if any(True for _ in live):
+            names += [] if "line_end" in names else ["line_end"]
+        parts = []
+        for k, pat in live:
+            source, tail = _head_source(pat.source)
+            groups = q.group_names(source)
+            cols = {c: f"CAST(NULL AS {self.columns[c]})" for c in names}
+            for g in groups:
+                if g in self.columns:
+                    cols[g] = q.convert(g, q.no_value(f"s.{q.ident(g)}"))
+            for key, value in pat.set.items():
+                cols[key] = q.lit(str(value))
+            if tail:  # '(?P<message>.*)$' at the end: the rest of the line after the matched head
+                message = "substr(text, length(s._m) + 1)"
+                rx = "(?P<_m>" + source + ")"
+            else:
+                message = "s.message" if "message" in groups else "CAST(NULL AS VARCHAR)"
+                rx = source
+            request = "s.request" if "request" in groups else "CAST(NULL AS VARCHAR)"
+            ts = f"trim(s.{q.ident(ts_field)}, '[]')" if ts_field and ts_field in groups else "CAST(NULL AS VARCHAR)"
+            select = ", ".join(f"{v} AS {q.ident(c)}" for c, v in cols.items())
+            parts.append(f"""SELECT line_no, "offset", length, no_newline, text AS raw, {message} AS message,
+                                    {request} AS _request, {ts} AS ts_raw,
+                                    {q.lit(pat.event_type or self.spec.event_type)} AS event_type{', ' if select else ''}{select}
+                             FROM (SELECT *, {q.extract('text', rx, anchored=True)} AS s
+                                   FROM {tag}_h WHERE pat = {k})""")
+        if not parts:
+            parts.append(f"""SELECT line_no, "offset", length, no_newline, text AS raw, text AS message,
+                                    text AS _request, text AS ts_raw, text AS event_type FROM {tag}_h WHERE false""")
+        body = " UNION ALL ".join(parts)
+        if "http_method" in names:
+            body = self._split_request(body)
+        inner = q.stamp_query(body, "ts_raw", self.spec.timestamp_formats) if self.spec.timestamp_formats else \
+            f"SELECT *, NULL::INTEGER AS y, NULL::INTEGER AS mo, NULL::INTEGER AS d, NULL::BIGINT AS sod_us, " \
+            f"NULL::INTEGER AS utc_offset_s, true AS stamp_ok FROM ({body})"
+        # a pattern without the timestamp group describes lines that carry none: timeless, valid
+        line_end = ", CASE WHEN no_newline THEN 'missing' ELSE line_end END AS line_end" if "line_end" in names else ""
+        return f"""SELECT * EXCLUDE (_request) REPLACE (stamp_ok OR ts_raw IS NULL AS stamp_ok{line_end})
+                   FROM ({inner})"""
+
+    def _split_request(self, body: str) -> str:
+        """``apache_logformat.split_request``: method, path, query, version of the request line."""
+        p = "string_split(_request, ' ')"
+        ok3 = f"(len({p}) = 3 AND starts_with({p}[3], 'HTTP/'))"
+        ok2 = f"(len({p}) = 2 AND upper({p}[1]) = {p}[1] AND lower({p}[1]) <> {p}[1])"
+        usable = "(_request IS NOT NULL AND _request NOT IN ('', '-'))"
+        url = f"CASE WHEN {ok3} OR {ok2} THEN {p}[2] END"
+        qpos = f"strpos({url}, '?')"
+        new = {
+            "http_method": f"CASE WHEN {usable} AND ({ok3} OR {ok2}) THEN {p}[1] END",
+            "url_path": f"CASE WHEN {usable} THEN CASE WHEN {qpos} > 0 THEN substr({url}, 1, {qpos} - 1) ELSE {url} END END",
+            "url_query": f"CASE WHEN {usable} AND {qpos} > 0 THEN substr({url}, {qpos} + 1) END",
+            "http_version": f"CASE WHEN {usable} AND {ok3} THEN {p}[3] END",
+            "url_full": f"CASE WHEN {usable} THEN CASE WHEN {ok3} OR {ok2} THEN {url} ELSE _request END END",
+        }
+        rep = ", ".join(f"COALESCE({q.ident(k)}, {v}) AS {q.ident(k)}" for k, v in new.items())
+        return f"SELECT * REPLACE ({rep}) FROM ({body})"
+
+    # -- step 3 -----------------------------------------------------------------------------------
+    def _refinement_expr(self, live: list[tuple[int, LinePattern]]) -> str:
+        refs = self.spec.refinements
+        present = {c for _, p in live for c in list(q.group_names(p.source)) + list(p.set)}
+        if not refs:
+            return "0"
+        whens = []
+        for i, r in enumerate(refs, start=1):
+            if r.when_field not in present or r.when_field not in self.columns:
+                continue
+            f = q.ident(r.when_field)
+            whens.append(f"WHEN {f} IS NOT NULL AND regexp_matches(CAST({f} AS VARCHAR), {q.lit(r.when_source)}) THEN {i}")
+        return f"CASE {' '.join(whens)} ELSE 0 END" if whens else "0"
+
+    def _apply(self, rel: str, fields: set[str], target: str, patterns: tuple[LinePattern, ...],
+               default_type: str | None, step: str) -> tuple[str, set[str]]:
+        """``LineParser.apply_patterns`` on every row of ``rel``: the first pattern that matches
+        ``target`` anywhere sets the fields not set yet, its ``set:`` values and its event type.
+        Returns the SQL and the field columns it holds."""
+        tgt = q.ident(target) if target in fields or target == "message" else "CAST(NULL AS VARCHAR)"
+        whens = " ".join(f"WHEN regexp_matches({tgt}, {q.lit(p.source)}) THEN {k}"
+                         for k, p in enumerate(patterns, start=1))
+        m = self._mat(f"a{step}", f"SELECT *, CASE WHEN {tgt} IS NULL THEN 0 {whens} ELSE 0 END AS _sel FROM ({rel})")
+        used = {k for (k,) in self.con.execute(f"SELECT DISTINCT _sel FROM {m}").fetchall()}
+        structs = []
+        new_fields: dict[str, list[str]] = {}
+        sets: dict[str, list[str]] = {}
+        types = []
+        for k, p in enumerate(patterns, start=1):
+            if k not in used:
+                continue
+            groups = [g for g in q.group_names(p.source) if g in self.columns]
+            if groups:
+                structs.append(f"CASE WHEN _sel = {k} THEN {q.extract(tgt, p.source, anchored=False)} END AS _s{k}")
+                for g in groups:
+                    new_fields.setdefault(g, []).append(
+                        f"WHEN _sel = {k} THEN {q.convert(g, q.no_value(f'_s{k}.{q.ident(g)}'))}")
+            for key, value in p.set.items():
+                sets.setdefault(key, []).append(f"WHEN _sel = {k} THEN {q.lit(str(value))}")
+            if p.event_type:
+                types.append(f"WHEN _sel = {k} THEN {q.lit(p.event_type)}")
+        if default_type and 0 in used:
+            types.append(f"WHEN _sel = 0 THEN {q.lit(default_type)}")
+        out: dict[str, str] = {}
+        for g, whens_g in new_fields.items():
+            found = f"CASE {' '.join(whens_g)} END"
+            out[g] = f"COALESCE({q.ident(g)}, {found})" if g in fields else found
+        for key, whens_s in sets.items():
+            base = out.get(key, q.ident(key) if key in fields else "NULL")
+            out[key] = f"CASE {' '.join(whens_s)} ELSE {base} END"
+        if types:
+            out["event_type"] = f"CASE {' '.join(types)} ELSE event_type END"
+        replace = {c: v for c, v in out.items() if c in fields or c == "event_type"}
+        added = {c: v for c, v in out.items() if c not in replace}
+        typed = lambda c, v: f"CAST({v} AS {self.columns.get(c, 'VARCHAR')}) AS {q.ident(c)}"
+        drop = ["_sel"] + [f"_s{k}" for k, p in enumerate(patterns, start=1)
+                           if k in used and any(g in self.columns for g in q.group_names(p.source))]
+        select = f"SELECT * EXCLUDE ({', '.join(drop)})"
+        if replace:
+            select += f" REPLACE ({', '.join(typed(c, v) for c, v in replace.items())})"
+        if added:
+            select += ", " + ", ".join(typed(c, v) for c, v in added.items())
+        inner = f"SELECT *, {', '.join(structs)} FROM {m}" if structs else f"SELECT * FROM {m}"
+        return f"{select} FROM ({inner})", fields | set(added)
+
+    # -- step 4 -----------------------------------------------------------------------------------
+    def _pg_chunks_sql(self, rel: str) -> str:
+        """PostgreSQL lines: pid, ``[seq-chunk]`` and the text after it."""
+        is_pg = f"_ref = {self.pg_ref}"
+        rx = q.lit(_CHUNK_HEAD)
+        chunk = (f"CASE WHEN {is_pg} AND regexp_matches(COALESCE(message, ''), {rx}) "
+                 f"THEN regexp_extract(message, {rx}, ['m', 'seq', 'chunk']) END")
+        pid = "process_pid" if "process_pid" in self.columns else "NULL"
+        return f"""
+            SELECT * EXCLUDE (_c),
+                   CASE WHEN {is_pg} THEN TRY_CAST(_c.seq AS BIGINT) END AS pg_seq,
+                   CASE WHEN {is_pg} THEN TRY_CAST(_c.chunk AS INTEGER) END AS pg_chunk,
+                   CASE WHEN {is_pg} THEN CASE WHEN _c IS NULL THEN COALESCE(message, '')
+                                               ELSE substr(message, length(_c.m) + 1) END END AS _rest,
+                   _c.seq AS _seq_text, _c.chunk AS _chunk_text,
+                   CASE WHEN {is_pg} THEN CASE WHEN {pid} IS NULL OR {pid} = 0 THEN -1 ELSE {pid} END END AS _pid
+            FROM (SELECT * REPLACE (CASE WHEN {is_pg} THEN {q.lit(self.spec.refinements[self.pg_ref - 1].event_type)}
+                                         ELSE event_type END AS event_type),
+                         {chunk} AS _c FROM ({rel}))"""
+
+    def _postgres(self, d0: str) -> tuple[tuple[str, set[str]], list[dict]]:
+        """PostgreSQL messages: single-line ones in SQL, the others through the reference code."""
+        con, tag = self.con, self.tag
+        pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref})"
+        bad = con.execute(f"""
+            SELECT count(*) FILTER (WHERE length(_seq_text) > 18 OR length(_chunk_text) > 9),
+                   count(*) FILTER (WHERE pg_chunk IS NOT NULL AND pg_chunk <> 1 AND NOT COALESCE(
+                       prev_seq = pg_seq AND prev_chunk = pg_chunk - 1 AND line_no - head <= {PG_CHUNK_WINDOW}, false))
+            FROM (SELECT *, lag(pg_seq) OVER w AS prev_seq, lag(pg_chunk) OVER w AS prev_chunk,
+                         max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END) OVER (w ROWS UNBOUNDED PRECEDING) AS head
+                  FROM (SELECT line_no, _pid, pg_seq, pg_chunk, _seq_text, _chunk_text FROM {pg_lines})
+                  WINDOW w AS (PARTITION BY _pid ORDER BY line_no))""").fetchall()[0]
+        if bad[0]:
+            raise Unsupported("PostgreSQL [seq-chunk] numbers too large for the case's integer columns")
+        if bad[1]:
+            raise Unsupported("PostgreSQL [seq-chunk] lines out of sequence, repeated or far apart")
+        # the message each line belongs to (the line of its first chunk) and its number of lines:
+        # window functions over narrow columns, joined back
+        pgk = self._mat("pgk", f"""
+            SELECT line_no, _head, count(*) OVER (PARTITION BY _pid, _head) AS _parts
+            FROM (SELECT line_no, _pid, max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END)
+                                          OVER (PARTITION BY _pid ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS _head
+                  FROM {pg_lines})""")
+        unescaped = _unescape_sql("_rest")
+        multi = self._mat("pgmulti", f"SELECT k.line_no FROM {pgk} k JOIN {pg_lines} USING (line_no) "
+                                     f"WHERE _parts > 1 OR strpos({unescaped}, chr(10)) > 0")
+        singles = (f"SELECT * REPLACE ({unescaped} AS message) FROM {pg_lines} "
+                   f"WHERE line_no NOT IN (SELECT line_no FROM {multi})")
+        part = self._finish_pg(singles, self.fields[d0])
+        # the rest: messages of several chunks (or lines) through the reference code
+        rows = con.sql(f"SELECT * FROM {pg_lines} JOIN {pgk} USING (line_no) "
+                       f"WHERE line_no IN (SELECT line_no FROM {multi}) ORDER BY _pid, _head, line_no") \
+            .to_arrow_table().to_pylist()
+        out: list[dict] = []
+        pending: _Pending | None = None
+        key = None
+        for row in rows:
+            if pending is None or (row["_pid"], row["_head"]) != key:
+                if pending is not None:
+                    out.append(self._emit_pg(pending))
+                key = (row["_pid"], row["_head"])
+                pending = _Pending(self._row_record(row), [row["_rest"]])
+            else:
+                head = pending.rec
+                Assembler._extend(head, row["offset"], row["length"])
+                head["raw"] += "\n" + row["raw"]
+                pending.texts.append(row["_rest"])
+        if pending is not None:
+            out.append(self._emit_pg(pending))
+        return part, out
+
+    def _row_record(self, row: dict) -> dict:
+        """An engine record from a SQL row of a PostgreSQL chunk line (as ``Assembler`` holds it)."""
+        rec = {k: v for k, v in row.items() if v is not None and k in self.columns}
+        rec.pop("line_end", None)
+        rec.update(_offset=row["offset"], _length=row["length"], _line_no=row["line_no"], _line_count=1,
+                   _spans=None, raw=row["raw"], event_type=row["event_type"], message=row["message"])
+        if row["ts_raw"] is not None:
+            rec["ts_raw"] = row["ts_raw"]
+        rec["_stamp"] = (row["y"], row["mo"], row["d"], row["sod_us"], row["utc_offset_s"]) \
+            if row["mo"] is not None else None
+        if row["no_newline"]:
+            rec["line_end"] = "missing"
+        return rec
+
+    def _emit_pg(self, pending: _Pending) -> dict:
+        sink, self.asm.sink = self.asm.sink, _Collect()
+        try:
+            self.asm._emit_pg(pending)
+            return self.asm.sink.events[0]
+        finally:
+            self.asm.sink = sink
+
+    def _finish_pg(self, singles: str, fields: set[str]) -> tuple[str, set[str]]:
+        """``LineParser.finish_pg`` on single-line messages: prefix fields, client, level, patterns."""
+        own_groups = q.group_names(self.pg_source)
+        gen_groups = q.group_names(self.pg_generic)
+        g_own, g_gen = "_pgo", "_pgg"
+
+        def grp(name):
+            if name == "pg_message":  # the tail: the rest of the message after the matched head
+                a, b = f"substr(message, length({g_own}._m) + 1)", f"substr(message, length({g_gen}._m) + 1)"
+            else:
+                a = f"{g_own}.{q.ident(name)}" if name in own_groups else "NULL"
+                b = f"{g_gen}.{q.ident(name)}" if name in gen_groups else "NULL"
+            return f"CASE WHEN {g_own} IS NOT NULL THEN {a} ELSE {b} END"
+
+        def old(c):
+            return q.ident(c) if c in fields else "NULL"
+
+        names = [g for g in dict.fromkeys(own_groups + gen_groups) if g in self.columns and g not in _CONSUMED]
+        new = {g: f"COALESCE({old(g)}, {q.convert(g, q.no_value(grp(g)))})" for g in names}
+        remote = f"COALESCE(nullif({grp('pg_remote')}, ''), nullif({grp('pg_remote_host')}, ''))"
+        paren = f"(ends_with({remote}, ')') AND strpos({remote}, '(') > 0)"
+        lpar = f"(length({remote}) - strpos(reverse({remote}), '(') + 1)"
+        colon = f"(length({remote}) - length(replace({remote}, ':', '')) = 1)"
+        cport = f"substr({remote}, strpos({remote}, ':') + 1)"
+        inner_port = f"substr({remote}, {lpar} + 1, length({remote}) - {lpar} - 1)"
+        host = (f"CASE WHEN {remote} IS NULL OR {remote} = '[unknown]' THEN NULL "
+                f"WHEN {paren} THEN substr({remote}, 1, {lpar} - 1) "
+                f"WHEN {colon} AND regexp_full_match({cport}, '[0-9]+') THEN substr({remote}, 1, strpos({remote}, ':') - 1) "
+                f"ELSE {remote} END")
+        port = (f"CASE WHEN {remote} IS NULL OR {remote} = '[unknown]' THEN NULL "
+                f"WHEN {paren} THEN TRY_CAST(CASE WHEN regexp_full_match({inner_port}, '[0-9]+') THEN {inner_port} END AS INTEGER) "
+                f"WHEN {colon} AND regexp_full_match({cport}, '[0-9]+') THEN TRY_CAST({cport} AS INTEGER) END")
+        matched = f"({g_own} IS NOT NULL OR {g_gen} IS NOT NULL)"
+        level = grp("pg_level")
+        take = f"{matched} AND {old('source_ip')} IS NULL AND nullif({host}, '') IS NOT NULL"
+        new["source_ip"] = f"CASE WHEN {take} THEN {host} ELSE {old('source_ip')} END"
+        new["source_port"] = f"CASE WHEN {take} AND {port} IS NOT NULL THEN {port} ELSE {old('source_port')} END"
+        new["pg_message"] = f"CASE WHEN {matched} THEN {grp('pg_message')} ELSE {old('pg_message')} END"
+        new["pg_level"] = f"CASE WHEN {matched} THEN {level} ELSE {old('pg_level')} END"
+        new["log_level"] = f"CASE WHEN {matched} THEN {level} ELSE {old('log_level')} END"
+        typed = lambda c, v: f"CAST({v} AS {self.columns.get(c, 'VARCHAR')}) AS {q.ident(c)}"
+        replace = [typed(c, v) for c, v in new.items() if c in fields]
+        added = [typed(c, v) for c, v in new.items() if c not in fields]
+        own_head, gen_head = self.pg_source[:-len(_PG_TAIL)], self.pg_generic[:-len(_PG_TAIL)]
+        rx_own, rx_gen = "(?s:(" + own_head + "))", "(?s:(" + gen_head + "))"
+        ex_own = f"regexp_extract(message, {q.lit('^' + rx_own)}, {_names_sql(['_m'] + q.group_names(own_head))})"
+        ex_gen = f"regexp_extract(message, {q.lit('^' + rx_gen)}, {_names_sql(['_m'] + q.group_names(gen_head))})"
+        step1 = self._mat("pgfin", f"""
+            SELECT * EXCLUDE ({g_own}, {g_gen}) {('REPLACE (' + ', '.join(replace) + ')') if replace else ''},
+                   {', '.join(added) + ', ' if added else ''}{matched} AS _pg_ok
+            FROM (SELECT *, CASE WHEN {g_own} IS NULL AND regexp_matches(message, {q.lit('^' + rx_gen)})
+                                 THEN {ex_gen} END AS {g_gen}
+                  FROM (SELECT *, CASE WHEN regexp_matches(message, {q.lit('^' + rx_own)}) THEN {ex_own} END AS {g_own}
+                        FROM ({singles})))""")
+        sql, fields2 = self._apply(f"SELECT * FROM {step1} WHERE _pg_ok", self.fields[step1], "pg_message",
+                                   self.pg_patterns, None, "pg")
+        final = f"""SELECT * EXCLUDE (_pg_ok) REPLACE (
+                        CASE WHEN COALESCE(nullif(event_type, ''), 'postgresql') IN ('postgresql', 'postgresql.syslog')
+                                  AND nullif(pg_level, '') IS NOT NULL THEN 'postgresql.' || lower(pg_level)
+                             ELSE COALESCE(nullif(event_type, ''), 'postgresql') END AS event_type)
+                    FROM ({sql})
+                    UNION ALL BY NAME
+                    SELECT * EXCLUDE (_pg_ok) FROM {step1} WHERE NOT _pg_ok"""
+        return final, fields2
+
+    # -- step 5 -----------------------------------------------------------------------------------
+    def _kinds(self, n: int, first_line: int, d0: str) -> np.ndarray:
+        """Per line: 1 a record that continuation lines may extend, 2 a PostgreSQL line, 0 neither."""
+        kinds = np.zeros(n, np.int8)
+        rows = self.con.execute(f"SELECT line_no, _ref FROM {d0} WHERE _ref IS NOT NULL").fetchnumpy()
+        pg = rows["_ref"] == (self.pg_ref or -1)
+        kinds[rows["line_no"][~pg] - first_line] = 1
+        kinds[rows["line_no"][pg] - first_line] = 2
+        return kinds
+
+    def _rare(self, kinds: np.ndarray, first_line: int, odd_bytes: dict[int, bytes],
+              cont: dict[int, list[tuple[int, int, str]]], d0: str) -> list[dict]:
+        """Lines no pattern took, odd lines and impossible dates: the reference engine's decisions."""
+        tag = self.tag
+        rows = self.con.execute(f"""
+            SELECT h.line_no, h."offset", h.length, h.text, h.no_newline, h.pat
+            FROM {tag}_h AS h LEFT JOIN (SELECT line_no FROM {d0} WHERE _ref IS NOT NULL) r USING (line_no)
+            WHERE h.pat <= 0 OR r.line_no IS NULL ORDER BY h.line_no""").fetchall()
+        asm = self.asm
+        syslog = self.spec.assembler == "syslog"
+        records: list[dict] = []
+        owner_sql: int | None = None
+        owner_rec: dict | None = None
+        last_line = None
+        for line_no, offset, length, text, no_newline, pat in rows:
+            i = line_no - first_line
+            # the open record: the nearest record line before this one, if nothing closed it since
+            if i > 0 and kinds[i - 1] == 1 and line_no - 1 != last_line:
+                owner_sql, owner_rec = line_no - 1, None
+            open_ = i > 0 and kinds[i - 1] in (1, 3)
+            last_line = line_no
+            if pat == -1:
+                asm.sink.issue(offset, length, line_no, "line longer than the maximum byte limit", "")
+                continue
+            data = odd_bytes.get(line_no)
+            valid = True
+            if data is None:
+                data = text.encode("utf-8")
+            else:
+                valid = _utf8(data)
+            if pat == -3 and not text.strip():
+                if syslog and text[:1] in (" ", "\t") and open_:
+                    self._continue(owner_sql, owner_rec, cont, offset, length, text)
+                    kinds[i] = 3
+                else:
+                    asm.sink.issue(offset, length, line_no, "empty line", "")
+                continue
+            rec = None
+            if pat != 0 and "\x00" not in text:
+                rec = self.parser.parse(text)
+            if rec is not None:
+                if "_pg" in rec:
+                    raise Unsupported("a PostgreSQL line that is not valid UTF-8 or has an impossible date")
+                from logsalvage.parsing.lines import Line
+                asm._provenance(rec, Line(line_no, offset, data, length, no_newline=no_newline), text, valid)
+                records.append(rec)
+                kinds[i] = 1
+                owner_sql, owner_rec = None, rec
+                continue
+            if looks_binary(data):
+                asm.sink.issue(offset, length, line_no, "binary data", excerpt(text))
+                continue
+            if syslog and open_ and (text[:1] in (" ", "\t")
+                                     or asm.header_like is not None and not asm.header_like.match(text)):
+                self._continue(owner_sql, owner_rec, cont, offset, length, text)
+                kinds[i] = 3
+                continue
+            reason = "no pattern of format %s matched" % self.spec.id
+            if not valid:
+                reason += " (invalid UTF-8)"
+            asm.sink.issue(offset, length, line_no, reason, excerpt(text))
+        return records
+
+    def _continue(self, owner_sql, owner_rec, cont, offset, length, text) -> None:
+        if owner_rec is not None:
+            from logsalvage.parsing.lines import Line
+            self.asm._continue(owner_rec, Line(0, offset, b"", length), text)
+        else:
+            cont.setdefault(owner_sql, []).append((offset, length, text))
+
+    # -- step 6 -----------------------------------------------------------------------------------
+    def _stage_table(self, cont: dict[int, list[tuple[int, int, str]]]) -> pa.Table:
+        con, tag = self.con, self.tag
+        extras = sorted(c for c in self.done_fields if c not in CANONICAL_FIELDS)
+        if cont:
+            rows = [(owner, "\n".join(t for _, _, t in parts), sum(n for _, n, _ in parts), len(parts))
+                    for owner, parts in cont.items()]
+            con.register(f"{tag}_cont", pa.table({"line_no": [r[0] for r in rows], "more": [r[1] for r in rows],
+                                                  "more_len": [r[2] for r in rows], "more_lines": [r[3] for r in rows]}))
+            src = f"""(SELECT d.* REPLACE (CASE WHEN c.line_no IS NULL THEN d.raw ELSE d.raw || chr(10) || c.more END AS raw,
+                                          CASE WHEN c.line_no IS NULL OR d.message IS NULL THEN d.message
+                                               ELSE d.message || chr(10) || c.more END AS message,
+                                          d.length + COALESCE(c.more_len, 0) AS length),
+                              1 + COALESCE(c.more_lines, 0) AS line_count
+                       FROM ({self.done}) d LEFT JOIN {tag}_cont c USING (line_no))"""
+        else:
+            src = f"(SELECT *, 1 AS line_count FROM ({self.done}))"
+        pieces = [f"CASE WHEN {q.ident(c)} IS NOT NULL THEN {q.lit(json.dumps(c, ensure_ascii=False) + ': ')} || "
+                  f"to_json({q.ident(c)}::VARCHAR)::VARCHAR END" for c in extras]
+        any_extra = " OR ".join(f"{q.ident(c)} IS NOT NULL" for c in extras) or "false"
+        control = " OR ".join(f"regexp_matches({q.ident(c)}, '[\\x00-\\x1f\\x7f]')" for c in extras) or "false"
+        extra = f"CASE WHEN {any_extra} THEN '{{' || concat_ws(', ', {', '.join(pieces)}) || '}}' END" if extras else "NULL"
+        canon = ", ".join(f"CAST({q.ident(c)} AS {t}) AS {q.ident(c)}" for c, t in CANONICAL_FIELDS.items()
+                          if c in self.done_fields)
+        table = con.sql(f"""
+            SELECT "offset", length, line_no, CAST(line_count AS INTEGER) AS line_count,
+                   event_type, ts_raw, y, mo, d, sod_us, utc_offset_s, raw, message, {canon + ',' if canon else ''}
+                   CASE WHEN {control} THEN NULL ELSE {extra} END AS extra,
+                   ({control}) AS _py_extra, {', '.join(q.ident(c) for c in extras) or 'NULL AS _none'}
+            FROM {src}""").to_arrow_table()
+        if cont:
+            con.unregister(f"{tag}_cont")
+        py = table.column("_py_extra").to_numpy(zero_copy_only=False)
+        if py.any():  # control characters: Python's own JSON escaping, row by row
+            values = table.column("extra").to_pylist()
+            cols = {c: table.column(c).to_pylist() for c in extras}
+            for i in np.flatnonzero(py):
+                d = {c: cols[c][i] for c in extras if cols[c][i] is not None}
+                values[i] = json.dumps(d, ensure_ascii=False, sort_keys=True) if d else None
+            table = table.set_column(table.schema.get_field_index("extra"), "extra", pa.array(values, pa.string()))
+        n = table.num_rows
+        return pa.table([table.column(f.name) if f.name in table.column_names else pa.nulls(n, f.type)
+                         for f in STAGE_SCHEMA], schema=STAGE_SCHEMA)
+
+
+_PG_TAIL = "(?P<pg_message>.*)"
+
+
+def _names_sql(names: list[str]) -> str:
+    return "[" + ", ".join(q.lit(n) for n in names) + "]"
+
+
+def _head_source(source: str) -> tuple[str, bool]:
+    """A pattern ending in '(?P<message>.*)$' without that tail (True): on a line (no newline) the
+    tail always matches the rest, so RE2 need only find where the head ends."""
+    tail = "(?P<message>.*)$"
+    if source.endswith(tail) and not source.endswith("\\" + tail):
+        head = source[:-len(tail)]
+        try:
+            q.group_names(head)
+        except re.error:
+            return source, False
+        return head, True
+    return source, False
+
+
+def _unescape_sql(expr: str) -> str:
+    """``engine.unescape_syslog``: rsyslog's '#ooo' for control bytes (never makes a new escape)."""
+    out = expr
+    for code in list(range(0o40)) + [0o177]:
+        out = f"replace({out}, '#{code:03o}', chr({code}))"
+    return f"CASE WHEN strpos({expr}, '#') = 0 THEN {expr} ELSE {out} END"
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _year_epochs(table: pa.Table) -> tuple[pa.Table, YearState]:
+    """``years.RolloverTracker`` over the year-less records in file order, one step per run of days."""
+    ys = YearState()
+    y = table.column("y").to_numpy(zero_copy_only=False)
+    mo = table.column("mo").to_numpy(zero_copy_only=False)
+    d = table.column("d").to_numpy(zero_copy_only=False)
+    yearless = np.flatnonzero(pd_isnull(y) & ~pd_isnull(mo))
+    if len(yearless) == 0:
+        return table, ys
+    line_no = table.column("line_no").to_numpy()
+    yearless = yearless[np.argsort(line_no[yearless], kind="stable")]  # file order
+    m = mo[yearless].astype(np.int64)
+    dd = d[yearless].astype(np.int64)
+    cum = np.array((0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335))
+    o = cum[m] + dd - 1
+    epochs = np.empty(len(o), np.int64)
+    starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+    ends = np.r_[starts[1:], len(o)]
+    epoch, last, max_o, rolls = 0, None, -1, 0
+    for s, e in zip(starts, ends):
+        v = int(o[s])
+        if last is None:
+            last, max_o, val = v, v, 0
+        elif last - v > HALF_YEAR_DAYS:
+            epoch += 1
+            rolls += 1
+            last, max_o, val = v, v, epoch
+        elif v - last > HALF_YEAR_DAYS:
+            val = epoch - 1
+        else:
+            last = v
+            max_o = max(max_o, v)
+            val = epoch
+        epochs[s:e] = val
+    full = np.full(table.num_rows, None, object)
+    full[yearless] = epochs
+    ys.yearless = len(yearless)
+    ys.last_epoch, ys.rollovers, ys.max_ordinal_in_last_epoch = epoch, rolls, max_o
+    ys.feb29_epochs = set(int(x) for x in epochs[(m == 2) & (dd == 29)])
+    i = table.schema.get_field_index("year_epoch")
+    return table.set_column(i, "year_epoch", pa.array(full, pa.int32())), ys
+
+
+def pd_isnull(a: np.ndarray) -> np.ndarray:
+    if a.dtype == object:
+        return np.array([v is None for v in a], bool)
+    return np.isnan(a) if a.dtype.kind == "f" else np.zeros(len(a), bool)
