@@ -179,9 +179,10 @@ class ColumnarParser:
         live = [(k, p) for k, p in enumerate(patterns, start=1) if k in used]
         # (_ref is NULL for a line whose date is impossible: the reference engine tries it again; no
         # WHERE here, which DuckDB would answer by computing the timestamp twice)
-        base = f"SELECT *, CASE WHEN stamp_ok THEN {self._refinement_expr(live)} END AS _ref FROM ({self._records_sql(live)})"
+        records, names = self._records_sql(live)
+        base = f"SELECT *, CASE WHEN stamp_ok THEN {self._refinement_expr(live)} END AS _ref FROM ({records})"
         if self.pg_ref:
-            base = self._pg_chunks_sql(base)
+            base = self._pg_chunks_sql(base, names)
         d0 = self._mat("d0", base)
         refs = {k for (k,) in con.execute(f"SELECT DISTINCT _ref FROM {d0} WHERE _ref IS NOT NULL").fetchall()}
         # 3. each refinement's rows through its own patterns, the others through the message patterns
@@ -201,7 +202,7 @@ class ColumnarParser:
             part, more = self._postgres(d0)
             parts.append(part)
             py_records += more
-        drop = "EXCLUDE (_pid, _rest, _seq_text, _chunk_text)" if self.pg_ref else ""
+        drop = "EXCLUDE (_pid, _rest)" if self.pg_ref else ""
         self.done = " UNION ALL BY NAME ".join(f"(SELECT * {drop} FROM ({sql}))" for sql, _ in parts) \
             if parts else None
         self.done_fields = set().union(*(f for _, f in parts)) if parts else set()
@@ -219,7 +220,8 @@ class ColumnarParser:
         return result
 
     # -- step 2 -----------------------------------------------------------------------------------
-    def _records_sql(self, live: list[tuple[int, LinePattern]]) -> str:
+    def _records_sql(self, live: list[tuple[int, LinePattern]]) -> tuple[str, list[str]]:
+        """The records of the lines the ``live`` patterns matched, and the field columns they hold."""
         tag = self.tag
         ts_field = self.spec.timestamp_field
         names = list(dict.fromkeys(c for _, p in live for c in list(q.group_names(p.source)) + list(p.set)
@@ -264,7 +266,7 @@ class ColumnarParser:
         # a pattern without the timestamp group describes lines that carry none: timeless, valid
         line_end = ", CASE WHEN no_newline THEN 'missing' ELSE line_end END AS line_end" if "line_end" in names else ""
         return f"""SELECT * EXCLUDE (_request) REPLACE (stamp_ok OR ts_raw IS NULL AS stamp_ok{line_end})
-                   FROM ({inner})"""
+                   FROM ({inner})""", names
 
     def _split_request(self, body: str) -> str:
         """``apache_logformat.split_request``: method, path, query, version of the request line."""
@@ -350,40 +352,41 @@ class ColumnarParser:
         return f"{select} FROM ({inner})", fields | set(added)
 
     # -- step 4 -----------------------------------------------------------------------------------
-    def _pg_chunks_sql(self, rel: str) -> str:
+    def _pg_chunks_sql(self, rel: str, names: list[str]) -> str:
         """PostgreSQL lines: pid, ``[seq-chunk]`` and the text after it."""
+        if "pg_seq" in names or "pg_chunk" in names:
+            raise Unsupported("a line pattern that captures pg_seq or pg_chunk itself")
         is_pg = f"_ref = {self.pg_ref}"
         rx = q.lit(_CHUNK_HEAD)
         chunk = (f"CASE WHEN {is_pg} AND regexp_matches(COALESCE(message, ''), {rx}) "
                  f"THEN regexp_extract(message, {rx}, ['m', 'seq', 'chunk']) END")
-        pid = "process_pid" if "process_pid" in self.columns else "NULL"
+        # numbers too large for the columns are text, not PostgreSQL's (as engine._pg_chunk)
+        usable = ("CASE WHEN TRY_CAST(_c0.seq AS BIGINT) IS NOT NULL AND TRY_CAST(_c0.chunk AS INTEGER) IS NOT NULL "
+                  "THEN _c0 END")
+        pid = "process_pid" if "process_pid" in names else "NULL"
         return f"""
-            SELECT * EXCLUDE (_c),
+            SELECT * EXCLUDE (_c, _c0),
                    CASE WHEN {is_pg} THEN TRY_CAST(_c.seq AS BIGINT) END AS pg_seq,
                    CASE WHEN {is_pg} THEN TRY_CAST(_c.chunk AS INTEGER) END AS pg_chunk,
                    CASE WHEN {is_pg} THEN CASE WHEN _c IS NULL THEN COALESCE(message, '')
                                                ELSE substr(message, length(_c.m) + 1) END END AS _rest,
-                   _c.seq AS _seq_text, _c.chunk AS _chunk_text,
                    CASE WHEN {is_pg} THEN CASE WHEN {pid} IS NULL OR {pid} = 0 THEN -1 ELSE {pid} END END AS _pid
             FROM (SELECT * REPLACE (CASE WHEN {is_pg} THEN {q.lit(self.spec.refinements[self.pg_ref - 1].event_type)}
                                          ELSE event_type END AS event_type),
-                         {chunk} AS _c FROM ({rel}))"""
+                         {usable} AS _c FROM (SELECT *, {chunk} AS _c0 FROM ({rel})))"""
 
     def _postgres(self, d0: str) -> tuple[tuple[str, set[str]], list[dict]]:
         """PostgreSQL messages: single-line ones in SQL, the others through the reference code."""
         con, tag = self.con, self.tag
         pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref})"
         bad = con.execute(f"""
-            SELECT count(*) FILTER (WHERE length(_seq_text) > 18 OR length(_chunk_text) > 9),
-                   count(*) FILTER (WHERE pg_chunk IS NOT NULL AND pg_chunk <> 1 AND NOT COALESCE(
+            SELECT count(*) FILTER (WHERE pg_chunk IS NOT NULL AND pg_chunk <> 1 AND NOT COALESCE(
                        prev_seq = pg_seq AND prev_chunk = pg_chunk - 1 AND line_no - head <= {PG_CHUNK_WINDOW}, false))
             FROM (SELECT *, lag(pg_seq) OVER w AS prev_seq, lag(pg_chunk) OVER w AS prev_chunk,
                          max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END) OVER (w ROWS UNBOUNDED PRECEDING) AS head
-                  FROM (SELECT line_no, _pid, pg_seq, pg_chunk, _seq_text, _chunk_text FROM {pg_lines})
+                  FROM (SELECT line_no, _pid, pg_seq, pg_chunk FROM {pg_lines})
                   WINDOW w AS (PARTITION BY _pid ORDER BY line_no))""").fetchall()[0]
         if bad[0]:
-            raise Unsupported("PostgreSQL [seq-chunk] numbers too large for the case's integer columns")
-        if bad[1]:
             raise Unsupported("PostgreSQL [seq-chunk] lines out of sequence, repeated or far apart")
         # the message each line belongs to (the line of its first chunk) and its number of lines:
         # window functions over narrow columns, joined back
@@ -438,64 +441,72 @@ class ColumnarParser:
         sink, self.asm.sink = self.asm.sink, _Collect()
         try:
             self.asm._emit_pg(pending)
+            self.asm._drain(everything=True)
             return self.asm.sink.events[0]
         finally:
             self.asm.sink = sink
 
     def _finish_pg(self, singles: str, fields: set[str]) -> tuple[str, set[str]]:
-        """``LineParser.finish_pg`` on single-line messages: prefix fields, client, level, patterns."""
-        own_groups = q.group_names(self.pg_source)
-        gen_groups = q.group_names(self.pg_generic)
-        g_own, g_gen = "_pgo", "_pgg"
+        """``LineParser.finish_pg`` on single-line messages: prefix fields, client, level, patterns.
+        Built in layers (groups, then the client address, then the fields) so no expression is
+        repeated inside another."""
+        own_head, gen_head = self.pg_source[:-len(_PG_TAIL)], self.pg_generic[:-len(_PG_TAIL)]
+        own_groups, gen_groups = q.group_names(own_head), q.group_names(gen_head)
+        rx_own, rx_gen = "(?s:(" + own_head + "))", "(?s:(" + gen_head + "))"
+        ex_own = f"regexp_extract(message, {q.lit('^' + rx_own)}, {_names_sql(['_m'] + own_groups)})"
+        ex_gen = f"regexp_extract(message, {q.lit('^' + rx_gen)}, {_names_sql(['_m'] + gen_groups)})"
+        names = [g for g in dict.fromkeys(own_groups + gen_groups) if g in self.columns and g not in _CONSUMED]
+        wanted = list(dict.fromkeys(names + ["pg_remote", "pg_remote_host", "pg_level"]))
 
         def grp(name):
-            if name == "pg_message":  # the tail: the rest of the message after the matched head
-                a, b = f"substr(message, length({g_own}._m) + 1)", f"substr(message, length({g_gen}._m) + 1)"
-            else:
-                a = f"{g_own}.{q.ident(name)}" if name in own_groups else "NULL"
-                b = f"{g_gen}.{q.ident(name)}" if name in gen_groups else "NULL"
-            return f"CASE WHEN {g_own} IS NOT NULL THEN {a} ELSE {b} END"
+            a = f"_pgo.{q.ident(name)}" if name in own_groups else "NULL"
+            b = f"_pgg.{q.ident(name)}" if name in gen_groups else "NULL"
+            return f"CASE WHEN _pgo IS NOT NULL THEN {a} ELSE {b} END"
 
         def old(c):
             return q.ident(c) if c in fields else "NULL"
 
-        names = [g for g in dict.fromkeys(own_groups + gen_groups) if g in self.columns and g not in _CONSUMED]
-        new = {g: f"COALESCE({old(g)}, {q.convert(g, q.no_value(grp(g)))})" for g in names}
-        remote = f"COALESCE(nullif({grp('pg_remote')}, ''), nullif({grp('pg_remote_host')}, ''))"
-        paren = f"(ends_with({remote}, ')') AND strpos({remote}, '(') > 0)"
-        lpar = f"(length({remote}) - strpos(reverse({remote}), '(') + 1)"
-        colon = f"(length({remote}) - length(replace({remote}, ':', '')) = 1)"
-        cport = f"substr({remote}, strpos({remote}, ':') + 1)"
-        inner_port = f"substr({remote}, {lpar} + 1, length({remote}) - {lpar} - 1)"
-        host = (f"CASE WHEN {remote} IS NULL OR {remote} = '[unknown]' THEN NULL "
-                f"WHEN {paren} THEN substr({remote}, 1, {lpar} - 1) "
-                f"WHEN {colon} AND regexp_full_match({cport}, '[0-9]+') THEN substr({remote}, 1, strpos({remote}, ':') - 1) "
-                f"ELSE {remote} END")
-        port = (f"CASE WHEN {remote} IS NULL OR {remote} = '[unknown]' THEN NULL "
-                f"WHEN {paren} THEN TRY_CAST(CASE WHEN regexp_full_match({inner_port}, '[0-9]+') THEN {inner_port} END AS INTEGER) "
-                f"WHEN {colon} AND regexp_full_match({cport}, '[0-9]+') THEN TRY_CAST({cport} AS INTEGER) END")
-        matched = f"({g_own} IS NOT NULL OR {g_gen} IS NOT NULL)"
-        level = grp("pg_level")
-        take = f"{matched} AND {old('source_ip')} IS NULL AND nullif({host}, '') IS NOT NULL"
-        new["source_ip"] = f"CASE WHEN {take} THEN {host} ELSE {old('source_ip')} END"
-        new["source_port"] = f"CASE WHEN {take} AND {port} IS NOT NULL THEN {port} ELSE {old('source_port')} END"
-        new["pg_message"] = f"CASE WHEN {matched} THEN {grp('pg_message')} ELSE {old('pg_message')} END"
-        new["pg_level"] = f"CASE WHEN {matched} THEN {level} ELSE {old('pg_level')} END"
-        new["log_level"] = f"CASE WHEN {matched} THEN {level} ELSE {old('log_level')} END"
+        layer1 = f"""SELECT *, CASE WHEN _pgo IS NULL AND regexp_matches(message, {q.lit('^' + rx_gen)}) THEN {ex_gen} END AS _pgg
+                     FROM (SELECT *, CASE WHEN regexp_matches(message, {q.lit('^' + rx_own)}) THEN {ex_own} END AS _pgo
+                           FROM ({singles}))"""
+        groups = ", ".join(f"{grp(g)} AS {q.ident('_g_' + g)}" for g in wanted)
+        layer2 = f"""SELECT * EXCLUDE (_pgo, _pgg), {groups},
+                            (_pgo IS NOT NULL OR _pgg IS NOT NULL) AS _pg_ok,
+                            CASE WHEN _pgo IS NOT NULL THEN substr(message, length(_pgo._m) + 1)
+                                 ELSE substr(message, length(_pgg._m) + 1) END AS _g_msg
+                     FROM ({layer1})"""
+        r = "_remote"
+        layer3 = f"""SELECT *, (ends_with({r}, ')') AND strpos({r}, '(') > 0) AS _paren,
+                            (length({r}) - strpos(reverse({r}), '(') + 1) AS _lpar,
+                            (length({r}) - length(replace({r}, ':', '')) = 1
+                             AND regexp_full_match(substr({r}, strpos({r}, ':') + 1), '[0-9]+')) AS _colon
+                     FROM (SELECT *, COALESCE(nullif("_g_pg_remote", ''), nullif("_g_pg_remote_host", '')) AS {r}
+                           FROM ({layer2}))"""
+        inner_port = f"substr({r}, _lpar + 1, length({r}) - _lpar - 1)"
+        layer4 = f"""SELECT *,
+                       CASE WHEN {r} IS NULL OR {r} = '[unknown]' THEN NULL
+                            WHEN _paren THEN substr({r}, 1, _lpar - 1)
+                            WHEN _colon THEN substr({r}, 1, strpos({r}, ':') - 1) ELSE {r} END AS _host,
+                       CASE WHEN {r} IS NULL OR {r} = '[unknown]' THEN NULL
+                            WHEN _paren THEN TRY_CAST(CASE WHEN regexp_full_match({inner_port}, '[0-9]+') THEN {inner_port} END AS INTEGER)
+                            WHEN _colon THEN TRY_CAST(substr({r}, strpos({r}, ':') + 1) AS INTEGER) END AS _port
+                     FROM ({layer3})"""
+        new = {g: f"CASE WHEN _pg_ok THEN COALESCE({old(g)}, {q.convert(g, q.no_value(q.ident('_g_' + g)))}) ELSE {old(g)} END"
+               for g in names}
+        take = f"_pg_ok AND {old('source_ip')} IS NULL AND nullif(_host, '') IS NOT NULL"
+        new["source_ip"] = f"CASE WHEN {take} THEN _host ELSE {old('source_ip')} END"
+        new["source_port"] = f"CASE WHEN {take} AND _port IS NOT NULL THEN _port ELSE {old('source_port')} END"
+        new["pg_message"] = f"CASE WHEN _pg_ok THEN _g_msg ELSE {old('pg_message')} END"
+        new["pg_level"] = f"CASE WHEN _pg_ok THEN _g_pg_level ELSE {old('pg_level')} END"
+        new["log_level"] = f"CASE WHEN _pg_ok THEN _g_pg_level ELSE {old('log_level')} END"
         typed = lambda c, v: f"CAST({v} AS {self.columns.get(c, 'VARCHAR')}) AS {q.ident(c)}"
         replace = [typed(c, v) for c, v in new.items() if c in fields]
         added = [typed(c, v) for c, v in new.items() if c not in fields]
-        own_head, gen_head = self.pg_source[:-len(_PG_TAIL)], self.pg_generic[:-len(_PG_TAIL)]
-        rx_own, rx_gen = "(?s:(" + own_head + "))", "(?s:(" + gen_head + "))"
-        ex_own = f"regexp_extract(message, {q.lit('^' + rx_own)}, {_names_sql(['_m'] + q.group_names(own_head))})"
-        ex_gen = f"regexp_extract(message, {q.lit('^' + rx_gen)}, {_names_sql(['_m'] + q.group_names(gen_head))})"
+        scratch = ", ".join(q.ident("_g_" + g) for g in wanted) + ", _g_msg, _remote, _paren, _lpar, _colon, _host, _port"
         step1 = self._mat("pgfin", f"""
-            SELECT * EXCLUDE ({g_own}, {g_gen}) {('REPLACE (' + ', '.join(replace) + ')') if replace else ''},
-                   {', '.join(added) + ', ' if added else ''}{matched} AS _pg_ok
-            FROM (SELECT *, CASE WHEN {g_own} IS NULL AND regexp_matches(message, {q.lit('^' + rx_gen)})
-                                 THEN {ex_gen} END AS {g_gen}
-                  FROM (SELECT *, CASE WHEN regexp_matches(message, {q.lit('^' + rx_own)}) THEN {ex_own} END AS {g_own}
-                        FROM ({singles})))""")
+            SELECT * EXCLUDE ({scratch}) {('REPLACE (' + ', '.join(replace) + ')') if replace else ''}
+                   {', ' + ', '.join(added) if added else ''}
+            FROM ({layer4})""")
         sql, fields2 = self._apply(f"SELECT * FROM {step1} WHERE _pg_ok", self.fields[step1], "pg_message",
                                    self.pg_patterns, None, "pg")
         final = f"""SELECT * EXCLUDE (_pg_ok) REPLACE (

@@ -39,7 +39,7 @@ def convert(name: str, value: str) -> str:
         return (f"CASE {value} WHEN 'OK' THEN 'success' WHEN 'FAIL' THEN 'failure' "
                 f"WHEN 'FAILED' THEN 'failure' ELSE {value} END")
     if name in INT_FIELDS:
-        return f"TRY_CAST({value} AS BIGINT)"
+        return f"TRY_CAST({value} AS {CANONICAL_FIELDS[name]})"
     if name in FLOAT_FIELDS:
         return f"TRY_CAST({value} AS DOUBLE)"
     return value

@@ -13,7 +13,9 @@ Nothing here raises on bad input: a line that cannot be used becomes an issue wi
 from __future__ import annotations
 
 import csv
+import heapq
 import io
+import itertools
 import re
 from collections import deque
 from re import _parser as sre_parse  # the stdlib regex parser, to find a pattern's literal first character
@@ -113,6 +115,7 @@ def looks_binary(data: bytes) -> bool:
 
 
 _OUTCOMES = {"OK": "success", "FAIL": "failure", "FAILED": "failure"}
+_INT_LIMIT = {name: 1 << (31 if CANONICAL_FIELDS[name] == "INTEGER" else 63) for name in INT_FIELDS}
 
 
 def _convert(name: str, value: str | None):
@@ -122,9 +125,11 @@ def _convert(name: str, value: str | None):
         return _OUTCOMES.get(value, value)
     if name in INT_FIELDS:
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             return None
+        # out of the column's range: no value (as a failed cast), never an overflow at staging
+        return number if -_INT_LIMIT[name] <= number < _INT_LIMIT[name] else None
     if name in FLOAT_FIELDS:
         try:
             return float(value)
@@ -284,7 +289,7 @@ class LineParser:
         rec["event_type"] = ref.event_type
         rec["_pg"] = ref
         m = _CHUNK.match(rec.get("message") or "")
-        if m:
+        if m and int(m[1]) < 1 << 63 and int(m[2]) < 1 << 31:  # larger numbers are text, not PostgreSQL's
             rec["pg_seq"], rec["pg_chunk"], rec["_pg_rest"] = int(m[1]), int(m[2]), m[3]
         else:  # syslog_sequence_numbers = off
             rec["_pg_rest"] = rec.get("message") or ""
@@ -350,6 +355,8 @@ class Assembler:
         self.dated: dict | None = None  # the last record with a timestamp of its own
         self.undated: list[dict] = []  # headerless lines waiting for a dated one
         self.csv_lines: list[Line] = []
+        self._held: list[tuple[int, int, dict]] = []  # finished records not yet passed on (file order)
+        self._seq = itertools.count()
         self.pg_patterns = self._pg_patterns()
         # formats whose writers put multi-line messages out verbatim (rsyslog, sysklogd) declare
         # what a record's first line can look like; any other line directly after a record,
@@ -363,8 +370,37 @@ class Assembler:
                 return ref.patterns
         return self.spec.message_patterns
 
+    # -- file order ------------------------------------------------------------------------------
+    def _out(self, rec: dict) -> None:
+        """A finished record waits until every record that starts before it is finished too, so the
+        sink sees them in file order (year inference walks them in that order) even when a
+        PostgreSQL message is completed lines after the records that follow its first chunk."""
+        heapq.heappush(self._held, (rec["_line_no"], next(self._seq), rec))
+
+    def _drain(self, everything: bool = False) -> None:
+        held = self._held
+        if not held:
+            return
+        if everything:
+            limit = float("inf")
+        else:
+            limit = float("inf")  # the first line of the oldest record still open, if any
+            if self.pg_order:
+                limit = min(limit, self.pg_order[0][0])
+            if self.last is not None:
+                limit = min(limit, self.last["_line_no"])
+            if self.undated:
+                limit = min(limit, self.undated[0]["_line_no"])
+        while held and held[0][0] < limit:
+            self.sink.event(heapq.heappop(held)[2])
+
     # -- entry points ---------------------------------------------------------------------------
     def feed(self, line: Line) -> None:
+        self._feed(line)
+        if self._held:
+            self._drain()
+
+    def _feed(self, line: Line) -> None:
         if line.too_long:
             self._flush_last()
             self.sink.issue(line.offset, line.length, line.line_no,
@@ -397,8 +433,9 @@ class Assembler:
         self.pg_order.clear()
         if self.undated:
             for rec in self.undated:  # no dated line at all: keep them, timeless
-                self.sink.event(rec)
+                self._out(rec)
             self.undated = []
+        self._drain(everything=True)
 
     # -- records --------------------------------------------------------------------------------
     def _provenance(self, rec: dict, line: Line, text: str, valid: bool) -> None:
@@ -437,7 +474,7 @@ class Assembler:
             text = rec.pop("_pg_text", None)
             if text is not None:
                 self.parser.finish_pg(rec, text, self.spec.message_patterns)
-        self.sink.event(rec)
+        self._out(rec)
 
     @staticmethod
     def _extend(rec: dict, offset: int, length: int) -> None:
@@ -506,10 +543,10 @@ class Assembler:
                 rec["_stamp"] = own
                 rec["ts_raw"] = m.group("ts")
                 self._dated(rec)
-                self.sink.event(rec)
+                self._out(rec)
             elif self.dated is not None:
                 self._borrow_time(rec, self.dated)
-                self.sink.event(rec)
+                self._out(rec)
             else:
                 self.undated.append(rec)
             return True
@@ -520,7 +557,7 @@ class Assembler:
         if self.undated:
             for waiting in self.undated:
                 self._borrow_time(waiting, rec)
-                self.sink.event(waiting)
+                self._out(waiting)
             self.undated = []
 
     @staticmethod
@@ -587,7 +624,7 @@ class Assembler:
         text = join_pg_chunks([unescape_syslog(t) for t in pending.texts], self.parser.pg_line)
         rec["message"] = text
         self.parser.finish_pg(rec, text, self.pg_patterns)
-        self.sink.event(rec)
+        self._out(rec)
 
     # -- PostgreSQL stderr ----------------------------------------------------------------------
     def _pg_stderr(self, rec: dict) -> None:
@@ -645,7 +682,7 @@ class Assembler:
                    _spans=None, raw=text)
         if not valid:
             rec["encoding"] = "invalid-utf8 (backslash-escaped)"
-        self.sink.event(rec)
+        self._out(rec)
 
     CSV_COLUMNS = ("log_time", "db_user", "db_name", "process_pid", "connection_from", "db_session",
                    "pg_session_line", "pg_command_tag", "pg_session_start", "pg_vxid", "pg_xid", "pg_level",
