@@ -26,7 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logsalvage.carve.images import open_image
@@ -37,6 +39,8 @@ from logsalvage.cluster import map_ordered
 from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
 from logsalvage.model import Source
+from logsalvage.parsing.columnar import ColumnarParser, Unsupported, not_covered
+from logsalvage.parsing.columnar_lines import decode_column
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.lines import Line
@@ -238,7 +242,8 @@ def _source_id(image_sha: str, format_id: str) -> str:
 
 def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = None, formats: list[str] | None = None,
                     block_size: int | None = None, acquired: datetime | None = None, config: CaseConfig | None = None,
-                    workers: int = 1, scheduler: str | None = None, progress: Progress | None = None) -> CarveResult:
+                    workers: int = 1, scheduler: str | None = None, progress: Progress | None = None,
+                    engine: str = "auto") -> CarveResult:
     config = config or CaseConfig()
     known = {s.id for s in log_formats() if s.carve.get("signature")}
     chosen = tuple(sorted(formats or known))
@@ -299,7 +304,7 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
             problems = (r for r in _pieces(files, ("reject", "unreadable")) if mine(r["format_id"]))
             staged = _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined,
                                    [p for p in leftover if mine(p.format_id)], problems, anchor, prefix, regions,
-                                   allocation, work, workers, scheduler, chain_stats.reasons)
+                                   allocation, work, workers, scheduler, chain_stats.reasons, engine)
             if staged.events == 0 and staged.issues == 0:
                 staged.discard()
                 continue
@@ -343,6 +348,7 @@ class PartTask:
     allocations: tuple  # one Allocation (or None) per region
     joined_offsets: frozenset
     stage_dir: str
+    engine: str = "auto"  # "reference": the per-line engine even where the columnar one could read it
 
 
 def _write_parts(rows, work: Path, format_id: str) -> list[tuple[Path, int]]:
@@ -379,10 +385,9 @@ def _write_parts(rows, work: Path, format_id: str) -> list[tuple[Path, int]]:
     return parts
 
 
-def parse_carved_part(task: PartTask) -> StagedSource:
-    """Parse one slice of carved records into staging files (runs on any worker)."""
-    writer = StageWriter(Path(task.stage_dir), f"{task.source_id}-{task.index:05d}")
-    copies: dict[int, str] = {}
+def _annotator(task: PartTask, copies: dict[int, str]) -> Callable[[dict], None]:
+    """Provenance of a carved record: its blocks, whether it was rejoined, the live file (if any)
+    that owns its bytes, and the offsets of its identical copies."""
 
     def annotate(rec: dict) -> None:
         spans = rec["_spans"]
@@ -401,32 +406,102 @@ def parse_carved_part(task: PartTask) -> StagedSource:
             if owner:
                 rec["owner_file"] = owner
 
-    sink = StageSink(writer, task.source_id, task.display, anchor=task.anchor, annotate=annotate)
-    asm = Assembler(shipped_formats()[task.format_id], ParseContext(pg_log_line_prefix=task.prefix), sink)
+    return annotate
+
+
+def _carved_lines(task: PartTask, rows: list[tuple]) -> tuple[pa.Table, dict[int, bytes]]:
+    """The unique carved records of a slice as the columnar engine's line table, each with the
+    provenance ``_annotator`` would give a record made of that line alone."""
+    n = len(rows)
+    offsets = np.fromiter((r[0] for r in rows), np.int64, n)
+    binary = pa.array([r[1] for r in rows], pa.binary())
+    spans_text = [r[2] for r in rows]
+    odd_bytes: dict[int, bytes] = {}
+    text, odd = decode_column(binary, task.first_line_no, odd_bytes)
+    lengths = pc.add(pc.binary_length(binary), 1).cast(pa.int64())
+    # the region (block size, allocation) of each line's first byte
+    starts = np.array([r.start for r in task.regions], np.int64)
+    ends = np.array([r.end for r in task.regions], np.int64)
+    first = offsets.copy()
+    spanned = [i for i, sp in enumerate(spans_text) if sp]
+    parsed = {i: _spans(spans_text[i]) for i in spanned}
+    for i in spanned:
+        first[i] = parsed[i][0][0]
+    k = np.searchsorted(starts, first, side="right") - 1
+    inside = (k >= 0) & (first < ends[np.maximum(k, 0)])
+    bs = np.where(inside, np.array([r.block_size for r in task.regions] or [4096], np.int64)[np.maximum(k, 0)], 4096)
+    blocks = (offsets // bs).astype(str).tolist()
+    joined = np.isin(offsets, np.fromiter(task.joined_offsets, np.int64, len(task.joined_offsets)))
+    rejoined = np.where(joined, "yes", None).tolist()
+    for i in spanned:
+        offs = [o for o, _ in parsed[i]]
+        blocks[i] = ",".join(str(o // int(bs[i])) for o in offs)
+        rejoined[i] = "yes" if any(o in task.joined_offsets for o in offs) else None
+    allocated: list[str | None] = [None] * n
+    owner_file: list[str | None] = [None] * n
+    for region_index, alloc in enumerate(task.allocations):
+        if alloc is None:
+            continue
+        idx = np.flatnonzero(inside & (k == region_index))
+        for i, owner in zip(idx.tolist(), alloc.owners(first[idx])):
+            allocated[i] = "yes" if owner else "no"
+            owner_file[i] = owner
+    table = pa.table({
+        "line_no": np.arange(task.first_line_no, task.first_line_no + n, dtype=np.int64),
+        "offset": offsets, "length": lengths, "text": text, "no_newline": np.zeros(n, bool), "odd": odd,
+        "too_long": np.zeros(n, bool), "spans": pa.array(spans_text, pa.string()),
+        "copies": pa.array([",".join(map(str, r[3])) if r[3] else None for r in rows], pa.string()),
+        "blocks": pa.array(blocks, pa.string()), "rejoined": pa.array(rejoined, pa.string()),
+        "allocated": pa.array(allocated, pa.string()), "owner_file": pa.array(owner_file, pa.string())})
+    return table, odd_bytes
+
+
+def parse_carved_part(task: PartTask) -> StagedSource:
+    """Parse one slice of carved records into staging files (runs on any worker): the columnar
+    engine, or the per-line reference where the slice holds what the columnar steps do not model."""
     table = pq.read_table(task.part)
-    rows = zip(table.column("offset").to_pylist(), table.column("data").to_pylist(),
-               table.column("spans").to_pylist())
-    n = 0
-    for n, (offset, data, spans, dup) in enumerate(_unique_lines(rows), start=task.first_line_no):
-        if dup:
-            copies[offset] = ",".join(map(str, dup))
+    rows = list(_unique_lines(zip(table.column("offset").to_pylist(), table.column("data").to_pylist(),
+                                  table.column("spans").to_pylist())))
+    copies = {offset: ",".join(map(str, dup)) for offset, _, _, dup in rows if dup}
+    spec = shipped_formats()[task.format_id]
+    ctx = ParseContext(pg_log_line_prefix=task.prefix)
+    why = not_covered(spec) if task.engine != "reference" else "the reference engine was asked for"
+    if why is None:
+        try:
+            lines, odd = _carved_lines(task, rows)
+            result = ColumnarParser(spec, ctx).parse(lines, odd, anchor=task.anchor,
+                                                     annotate=_annotator(task, dict(copies)))
+        except Unsupported as exc:
+            why = str(exc)
+        else:
+            writer = StageWriter(Path(task.stage_dir), f"{task.source_id}-{task.index:05d}")
+            writer.event_table(result.events)
+            writer.issues([(task.source_id, task.display, *i) for i in result.issues])
+            writer.close()
+            Path(task.part).unlink(missing_ok=True)
+            return StagedSource(task.source_id, "", writer.events_path, writer.issues_path, result.events.num_rows,
+                                len(result.issues), len(table), result.years, parser="columnar")
+    writer = StageWriter(Path(task.stage_dir), f"{task.source_id}-{task.index:05d}")
+    sink = StageSink(writer, task.source_id, task.display, anchor=task.anchor, annotate=_annotator(task, copies))
+    asm = Assembler(spec, ctx, sink)
+    for n, (offset, data, spans, _dup) in enumerate(rows, start=task.first_line_no):
         asm.feed(Line(n, offset, data, len(data) + 1, spans=_spans(spans)))
     asm.close()
     sink.flush()
     writer.close()
     Path(task.part).unlink(missing_ok=True)
     return StagedSource(task.source_id, "", writer.events_path, writer.issues_path, sink.events, sink.issues,
-                        len(table), sink.year_state())
+                        len(table), sink.year_state(), parser=f"reference: {why}")
 
 
 def _stage_format(store, format_id, source_id, sha, display, files, rejoined, joined, leftover, rejects, anchor,
-                  prefix, regions, allocation, work, workers, scheduler, why: dict) -> StagedSource:
+                  prefix, regions, allocation, work, workers, scheduler, why: dict, engine: str = "auto") -> StagedSource:
     """Parse a format's carved records as parallel slices; fragments and rejects become issues."""
     rows = store.carved_records(files, rejoined, format_id, anchor.latest)
     parts = _write_parts(rows, work, format_id)
     allocations = tuple(allocation.get(id(r)) for r in regions)
     tasks = [PartTask(str(path), i, first, format_id, source_id, display, prefix, anchor, tuple(regions),
-                      allocations, frozenset(p.offset for p in joined if p.joined), str(store.stage_dir))
+                      allocations, frozenset(p.offset for p in joined if p.joined), str(store.stage_dir), engine)
              for i, (path, first) in enumerate(parts)]
     staged = list(map_ordered(parse_carved_part, tasks, workers=workers, scheduler=scheduler))
     writer = StageWriter(store.stage_dir, f"{source_id}-fragments")
@@ -439,10 +514,12 @@ def _stage_format(store, format_id, source_id, sha, display, files, rejoined, jo
         sink.issue(r["offset"], r["length"], None, r["reason"], r["data"][:200].decode("utf-8", "backslashreplace"))
     sink.flush()
     writer.close()
+    slow = [s.parser for s in staged if s.parser != "columnar"]
+    parser = "columnar" if not slow else f"{slow[0]} ({len(slow)} of {len(staged)} slices)"
     return StagedSource(source_id, sha, [s.events_path for s in staged] + [writer.events_path],
                         [s.issues_path for s in staged] + [writer.issues_path],
                         sum(s.events for s in staged), sum(s.issues for s in staged) + sink.issues,
-                        sum(s.lines for s in staged))
+                        sum(s.lines for s in staged), parser=parser)
 
 
 def _host_from_path(path: Path, store: CaseStore) -> str | None:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from itertools import count
+from typing import Callable
 
 import duckdb
 import numpy as np
@@ -30,11 +32,12 @@ import pyarrow.compute as pc
 
 from logsalvage.model import CANONICAL_FIELDS
 from logsalvage.parsing import columnar_sql as q
+from logsalvage.parsing.columnar_lines import LINE_SCHEMA
 from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, Assembler, LineParser, ParseContext,
                                        _Pending, excerpt, looks_binary)
 from logsalvage.parsing.formats import FormatSpec, LinePattern
 from logsalvage.parsing.pg_prefix import line_source
-from logsalvage.parsing.years import HALF_YEAR_DAYS
+from logsalvage.parsing.years import HALF_YEAR_DAYS, Anchor, ordinal
 from logsalvage.staging import STAGE_SCHEMA, YearState, record_columns
 
 COVERED_ASSEMBLERS = ("lines", "syslog")
@@ -134,8 +137,25 @@ class ColumnarParser:
         return out
 
     # -- entry point ------------------------------------------------------------------------------
-    def parse(self, lines: pa.Table, odd_bytes: dict[int, bytes] | None = None) -> ColumnarResult:
+    def parse(self, lines: pa.Table, odd_bytes: dict[int, bytes] | None = None, *, anchor: Anchor | None = None,
+              annotate: Callable[[dict], None] | None = None) -> ColumnarResult:
+        """Records and issues of ``lines`` (``columnar_lines.LINE_SCHEMA``).
+
+        Records carved from an image (``carve.pipeline``) also bring, per line, ``spans`` (the
+        pieces of a rejoined line, 'offset+length,…'), ``copies`` (offsets of identical copies) and
+        provenance fields (any further text column), which a record takes from its first line;
+        ``annotate`` recomputes those for a record the reference code assembled, and ``anchor``
+        dates each year-less record on its own (no file order: the latest year not after it).
+        """
         con = self.con
+        self.anchor, self.annotate = anchor, annotate
+        self.line_fields = [c for c in lines.column_names if c not in LINE_SCHEMA.names and c not in ("spans", "copies")]
+        for c in self.line_fields:
+            if c in _RESERVED or c in self.columns and self.columns[c] != "VARCHAR":
+                raise Unsupported(f"a line field named {c!r}")
+            self.columns.setdefault(c, "VARCHAR")
+        self.has_spans = "spans" in lines.column_names
+        self.has_copies = "copies" in lines.column_names
         tag = f"c{next(_SEQ)}"
         self.tag = tag
         con.register(f"{tag}_in", lines)
@@ -169,7 +189,16 @@ class ColumnarParser:
         first_line = lines.column("line_no")[0].as_py()
         patterns = self.parser.patterns
         # 1. which line pattern matches first (-1 too long, -2 odd bytes, -3 empty line, 0 none)
-        h = self._mat("h", f"""SELECT line_no, "offset", length, text, no_newline,
+        carried = "".join(f", {q.ident(c)}" for c in self.line_fields)
+        carried += ", spans" if self.has_spans else ", CAST(NULL AS VARCHAR) AS spans"
+        carried += ", copies" if self.has_copies else ", CAST(NULL AS VARCHAR) AS copies"
+        self.carried = carried
+        h = self._mat("h", f"""SELECT line_no, "offset", length, text, no_newline{carried},
+            lag("offset" + length) OVER (ORDER BY line_no) AS prev_end,
+            lag(CASE WHEN spans IS NULL THEN "offset" + length
+                     ELSE CAST(split_part(string_split(spans, ',')[-1], '+', 1) AS BIGINT)
+                          + CAST(split_part(string_split(spans, ',')[-1], '+', 2) AS BIGINT) END)
+                OVER (ORDER BY line_no) AS prev_record_end,
             CASE WHEN too_long THEN -1 WHEN odd THEN -2 WHEN regexp_matches(text, {q.lit(_BLANK)}) THEN -3
                  ELSE {q.first_match('text', [_head_source(p.source)[0] for p in patterns], anchored=True)} END AS pat
             FROM {tag}_in""")
@@ -210,12 +239,15 @@ class ColumnarParser:
         kinds = self._kinds(n, first_line, d0)
         cont: dict[int, list[tuple[int, int, str]]] = {}
         py_records += self._rare(kinds, first_line, odd_bytes, cont, d0)
+        if self.annotate is not None:
+            for rec in py_records:
+                self.annotate(rec)
         # 6. all records as staging columns
         tables = [self._stage_table(cont)] if self.done else []
         if py_records:
             tables.append(pa.Table.from_pydict(record_columns(py_records), schema=STAGE_SCHEMA))
         table = pa.concat_tables(tables) if tables else STAGE_SCHEMA.empty_table()
-        result.events, result.years = _year_epochs(table)
+        result.events, result.years = _year_epochs(table, self.anchor)
         result.issues = self.sink.issues
         return result
 
@@ -249,13 +281,13 @@ class ColumnarParser:
             request = "s.request" if "request" in groups else "CAST(NULL AS VARCHAR)"
             ts = f"trim(s.{q.ident(ts_field)}, '[]')" if ts_field and ts_field in groups else "CAST(NULL AS VARCHAR)"
             select = ", ".join(f"{v} AS {q.ident(c)}" for c, v in cols.items())
-            parts.append(f"""SELECT line_no, "offset", length, no_newline, text AS raw, {message} AS message,
+            parts.append(f"""SELECT line_no, "offset", length, no_newline{self.carried.replace(', CAST(NULL AS VARCHAR) AS spans', ', spans').replace(', CAST(NULL AS VARCHAR) AS copies', ', copies')}, text AS raw, {message} AS message,
                                     {request} AS _request, {ts} AS ts_raw,
                                     {q.lit(pat.event_type or self.spec.event_type)} AS event_type{', ' if select else ''}{select}
                              FROM (SELECT *, {q.extract('text', rx, anchored=True)} AS s
                                    FROM {tag}_h WHERE pat = {k})""")
         if not parts:
-            parts.append(f"""SELECT line_no, "offset", length, no_newline, text AS raw, text AS message,
+            parts.append(f"""SELECT line_no, "offset", length, no_newline{self.carried.replace(', CAST(NULL AS VARCHAR) AS spans', ', spans').replace(', CAST(NULL AS VARCHAR) AS copies', ', copies')}, text AS raw, text AS message,
                                     text AS _request, text AS ts_raw, text AS event_type FROM {tag}_h WHERE false""")
         body = " UNION ALL ".join(parts)
         if "http_method" in names:
@@ -379,22 +411,26 @@ class ColumnarParser:
         """PostgreSQL messages: single-line ones in SQL, the others through the reference code."""
         con, tag = self.con, self.tag
         pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref})"
-        bad = con.execute(f"""
+        regular = con.execute(f"""
             SELECT count(*) FILTER (WHERE pg_chunk IS NOT NULL AND pg_chunk <> 1 AND NOT COALESCE(
-                       prev_seq = pg_seq AND prev_chunk = pg_chunk - 1 AND line_no - head <= {PG_CHUNK_WINDOW}, false))
+                       prev_seq = pg_seq AND prev_chunk = pg_chunk - 1 AND line_no - head <= {PG_CHUNK_WINDOW}, false)) = 0
             FROM (SELECT *, lag(pg_seq) OVER w AS prev_seq, lag(pg_chunk) OVER w AS prev_chunk,
                          max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END) OVER (w ROWS UNBOUNDED PRECEDING) AS head
                   FROM (SELECT line_no, _pid, pg_seq, pg_chunk FROM {pg_lines})
-                  WINDOW w AS (PARTITION BY _pid ORDER BY line_no))""").fetchall()[0]
-        if bad[0]:
-            raise Unsupported("PostgreSQL [seq-chunk] lines out of sequence, repeated or far apart")
-        # the message each line belongs to (the line of its first chunk) and its number of lines:
-        # window functions over narrow columns, joined back
-        pgk = self._mat("pgk", f"""
-            SELECT line_no, _head, count(*) OVER (PARTITION BY _pid, _head) AS _parts
-            FROM (SELECT line_no, _pid, max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END)
-                                          OVER (PARTITION BY _pid ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS _head
-                  FROM {pg_lines})""")
+                  WINDOW w AS (PARTITION BY _pid ORDER BY line_no))""").fetchall()[0][0]
+        if regular:
+            # every continuation follows its predecessor: the message each line belongs to (the line
+            # of its first chunk) and its number of lines are window functions over narrow columns
+            pgk = self._mat("pgk", f"""
+                SELECT line_no, _head, count(*) OVER (PARTITION BY _pid, _head) AS _parts
+                FROM (SELECT line_no, _pid, max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END)
+                                              OVER (PARTITION BY _pid ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS _head
+                      FROM {pg_lines})""")
+        else:
+            # chunks lost, repeated or out of order (carved images): the reference's decisions, on
+            # narrow columns only
+            pgk = self._pg_groups(pg_lines)
+        pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref} AND line_no IN (SELECT line_no FROM {pgk}))"
         unescaped = _unescape_sql("_rest")
         multi = self._mat("pgmulti", f"SELECT k.line_no FROM {pgk} k JOIN {pg_lines} USING (line_no) "
                                      f"WHERE _parts > 1 OR strpos({unescaped}, chr(10)) > 0")
@@ -423,12 +459,77 @@ class ColumnarParser:
             out.append(self._emit_pg(pending))
         return part, out
 
+    def _pg_groups(self, pg_lines: str) -> str:
+        """``Assembler._pg_line`` over PostgreSQL lines: which message each line joins, and an issue
+        for each line that joins none (a repeated chunk, one out of sequence, one without its first)."""
+        t = self.con.sql(f"SELECT line_no, _pid, pg_seq, pg_chunk, _rest FROM {pg_lines} ORDER BY line_no") \
+            .to_arrow_table()
+        line_nos, pids = t.column("line_no").to_pylist(), t.column("_pid").to_pylist()
+        seqs, chunks, rests = t.column("pg_seq").to_pylist(), t.column("pg_chunk").to_pylist(), t.column("_rest").to_pylist()
+        head_of: dict[int, int] = {}
+        issues: list[tuple[int, str]] = []
+        open_: dict[int, list] = {}  # pid -> [head line, seq, texts]
+        order: deque = deque()  # (head line, pid, group) oldest first
+        for line_no, pid, seq, chunk, rest in zip(line_nos, pids, seqs, chunks, rests):
+            group = open_.get(pid)
+            if chunk is None or chunk == 1:
+                if group is not None:
+                    del open_[pid]
+                head_of[line_no] = line_no
+                if chunk is None:
+                    continue
+                group = [line_no, seq, [rest]]
+                open_[pid] = group
+                order.append((line_no, pid, group))
+                while order and order[0][0] < line_no - PG_CHUNK_WINDOW:  # settled: no more chunks
+                    _, p, g = order.popleft()
+                    if open_.get(p) is g:
+                        del open_[p]
+                continue
+            if group is not None and group[1] == seq:
+                joined = len(group[2])
+                if chunk == joined + 1:
+                    head_of[line_no] = group[0]
+                    group[2].append(rest)
+                    continue
+                if chunk <= joined and group[2][chunk - 1] == rest:
+                    issues.append((line_no, f"PostgreSQL chunk [{seq}-{chunk}] repeated: the same text is already "
+                                            "part of its message"))
+                    continue
+                del open_[pid]
+                issues.append((line_no, f"PostgreSQL continuation chunk [{seq}-{chunk}] out of sequence: its message "
+                                        "ends before it"))
+                continue
+            issues.append((line_no, f"PostgreSQL continuation chunk [{seq}-{chunk}] without its first chunk"))
+        if issues:
+            where = {r[0]: r[1:] for r in self.con.execute(
+                f"SELECT line_no, \"offset\", length, raw FROM {pg_lines} WHERE line_no IN "
+                f"(SELECT unnest(?::BIGINT[]))", [[i[0] for i in issues]]).fetchall()}
+            for line_no, reason in issues:
+                offset, length, raw = where[line_no]
+                self.sink.issue(offset, length, line_no, reason, excerpt(raw))
+        counts: dict[int, int] = {}
+        for h in head_of.values():
+            counts[h] = counts.get(h, 0) + 1
+        lines = list(head_of)
+        return self._register("pgk", pa.table({"line_no": pa.array(lines, pa.int64()),
+                                               "_head": pa.array([head_of[x] for x in lines], pa.int64()),
+                                               "_parts": pa.array([counts[head_of[x]] for x in lines], pa.int64())}))
+
+    def _register(self, name: str, table: pa.Table) -> str:
+        full = f"{self.tag}_{name}"
+        self.con.register(full, table)
+        self.registered.append(full)
+        self.fields[full] = set()
+        return full
+
     def _row_record(self, row: dict) -> dict:
         """An engine record from a SQL row of a PostgreSQL chunk line (as ``Assembler`` holds it)."""
-        rec = {k: v for k, v in row.items() if v is not None and k in self.columns}
+        rec = {k: v for k, v in row.items() if v is not None and k in self.columns and k not in self.line_fields}
         rec.pop("line_end", None)
         rec.update(_offset=row["offset"], _length=row["length"], _line_no=row["line_no"], _line_count=1,
-                   _spans=None, raw=row["raw"], event_type=row["event_type"], message=row["message"])
+                   _spans=_parse_spans(row["spans"]), raw=row["raw"], event_type=row["event_type"],
+                   message=row["message"])
         if row["ts_raw"] is not None:
             rec["ts_raw"] = row["ts_raw"]
         rec["_stamp"] = (row["y"], row["mo"], row["d"], row["sod_us"], row["utc_offset_s"]) \
@@ -533,7 +634,7 @@ class ColumnarParser:
         """Lines no pattern took, odd lines and impossible dates: the reference engine's decisions."""
         tag = self.tag
         rows = self.con.execute(f"""
-            SELECT h.line_no, h."offset", h.length, h.text, h.no_newline, h.pat
+            SELECT h.line_no, h."offset", h.length, h.text, h.no_newline, h.pat, h.prev_end, h.prev_record_end, h.spans
             FROM {tag}_h AS h LEFT JOIN (SELECT line_no FROM {d0} WHERE _ref IS NOT NULL) r USING (line_no)
             WHERE h.pat <= 0 OR r.line_no IS NULL ORDER BY h.line_no""").fetchall()
         asm = self.asm
@@ -542,12 +643,25 @@ class ColumnarParser:
         owner_sql: int | None = None
         owner_rec: dict | None = None
         last_line = None
-        for line_no, offset, length, text, no_newline, pat in rows:
+        spanned = set()
+        if self.has_spans:
+            spanned = set(self.con.execute(f"SELECT line_no FROM {tag}_h WHERE spans IS NOT NULL").fetchnumpy()["line_no"].tolist())
+        for line_no, offset, length, text, no_newline, pat, prev_end, prev_record_end, spans in rows:
             i = line_no - first_line
             # the open record: the nearest record line before this one, if nothing closed it since
             if i > 0 and kinds[i - 1] == 1 and line_no - 1 != last_line:
                 owner_sql, owner_rec = line_no - 1, None
-            open_ = i > 0 and kinds[i - 1] in (1, 3)
+            # ... and a line continues it only where the record ends (carved lines need not)
+            if i == 0 or kinds[i - 1] not in (1, 3):
+                open_ = False
+            elif kinds[i - 1] == 3:
+                open_ = prev_end == offset
+            elif owner_rec is not None:
+                open_ = Assembler._end(owner_rec) == offset
+            else:
+                open_ = prev_record_end == offset
+            if open_ and owner_rec is None and owner_sql in spanned:
+                raise Unsupported("a continuation line after a rejoined record")
             last_line = line_no
             if pat == -1:
                 asm.sink.issue(offset, length, line_no, "line longer than the maximum byte limit", "")
@@ -572,7 +686,8 @@ class ColumnarParser:
                 if "_pg" in rec:
                     raise Unsupported("a PostgreSQL line that is not valid UTF-8 or has an impossible date")
                 from logsalvage.parsing.lines import Line
-                asm._provenance(rec, Line(line_no, offset, data, length, no_newline=no_newline), text, valid)
+                asm._provenance(rec, Line(line_no, offset, data, length, no_newline=no_newline,
+                                          spans=_parse_spans(spans)), text, valid)
                 records.append(rec)
                 kinds[i] = 1
                 owner_sql, owner_rec = None, rec
@@ -623,7 +738,7 @@ class ColumnarParser:
         canon = ", ".join(f"CAST({q.ident(c)} AS {t}) AS {q.ident(c)}" for c, t in CANONICAL_FIELDS.items()
                           if c in self.done_fields)
         table = con.sql(f"""
-            SELECT "offset", length, line_no, CAST(line_count AS INTEGER) AS line_count,
+            SELECT "offset", length, line_no, CAST(line_count AS INTEGER) AS line_count, spans, copies,
                    event_type, ts_raw, y, mo, d, sod_us, utc_offset_s, raw, message, {canon + ',' if canon else ''}
                    CASE WHEN {control} THEN NULL ELSE {extra} END AS extra,
                    ({control}) AS _py_extra, {', '.join(q.ident(c) for c in extras) or 'NULL AS _none'}
@@ -664,6 +779,13 @@ def _head_source(source: str) -> tuple[str, bool]:
     return source, False
 
 
+def _parse_spans(text: str | None) -> list[tuple[int, int]] | None:
+    """'offset+length,…' (staging's spans) as pairs."""
+    if not text:
+        return None
+    return [tuple(int(x) for x in part.split("+")) for part in text.split(",")]
+
+
 def _unescape_sql(expr: str) -> str:
     """``engine.unescape_syslog``: rsyslog's '#ooo' for control bytes (never makes a new escape)."""
     out = expr
@@ -680,8 +802,9 @@ def _utf8(data: bytes) -> bool:
         return False
 
 
-def _year_epochs(table: pa.Table) -> tuple[pa.Table, YearState]:
-    """``years.RolloverTracker`` over the year-less records in file order, one step per run of days."""
+def _year_epochs(table: pa.Table, anchor: Anchor | None = None) -> tuple[pa.Table, YearState]:
+    """``years.RolloverTracker`` over the year-less records in file order, one step per run of days;
+    with an ``anchor``, each record's own latest year not after it (``years.year_not_after``)."""
     ys = YearState()
     y = table.column("y").to_numpy(zero_copy_only=False)
     mo = table.column("mo").to_numpy(zero_copy_only=False)
@@ -689,6 +812,8 @@ def _year_epochs(table: pa.Table) -> tuple[pa.Table, YearState]:
     yearless = np.flatnonzero(pd_isnull(y) & ~pd_isnull(mo))
     if len(yearless) == 0:
         return table, ys
+    if anchor is not None:
+        return _anchored_years(table, yearless, mo, d, anchor), ys
     line_no = table.column("line_no").to_numpy()
     yearless = yearless[np.argsort(line_no[yearless], kind="stable")]  # file order
     m = mo[yearless].astype(np.int64)
@@ -721,6 +846,21 @@ def _year_epochs(table: pa.Table) -> tuple[pa.Table, YearState]:
     ys.feb29_epochs = set(int(x) for x in epochs[(m == 2) & (dd == 29)])
     i = table.schema.get_field_index("year_epoch")
     return table.set_column(i, "year_epoch", pa.array(full, pa.int32())), ys
+
+
+def _anchored_years(table: pa.Table, yearless: np.ndarray, mo, d, anchor: Anchor) -> pa.Table:
+    cum = np.array((0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335))
+    o = cum[mo[yearless].astype(np.int64)] + d[yearless].astype(np.int64) - 1
+    limit = ordinal(anchor.latest.month, anchor.latest.day) + 1
+    years = np.where(o <= limit, anchor.latest.year, anchor.latest.year - 1)
+    full_y = table.column("y").to_pylist()
+    notes = table.column("ts_note").to_pylist()
+    note = f"year inferred: latest date not after {anchor.latest} ({anchor.basis})"
+    for i, year in zip(yearless.tolist(), years.tolist()):
+        full_y[i] = year
+        notes[i] = notes[i] or note
+    table = table.set_column(table.schema.get_field_index("y"), "y", pa.array(full_y, pa.int32()))
+    return table.set_column(table.schema.get_field_index("ts_note"), "ts_note", pa.array(notes, pa.string()))
 
 
 def pd_isnull(a: np.ndarray) -> np.ndarray:

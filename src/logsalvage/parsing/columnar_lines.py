@@ -53,13 +53,22 @@ def _block_table(buf: bytes, first_line: int, base: int, final: bool, odd_bytes:
     offsets = np.zeros(len(ends) + 1, np.int64)
     np.cumsum(text_end - starts, out=offsets[1:])
     binary = pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    odd = np.zeros(len(ends), bool)
+    text, odd = decode_column(binary, first_line, odd_bytes, maybe_nul=bool(np.any(raw == 0)))
+    return pa.table({"line_no": np.arange(first_line, first_line + len(ends), dtype=np.int64),
+                     "offset": starts + base, "length": lengths, "text": text,
+                     "no_newline": no_newline, "odd": odd, "too_long": too_long}, schema=LINE_SCHEMA)
+
+
+def decode_column(binary: pa.Array, first_line: int, odd_bytes: dict[int, bytes],
+                  maybe_nul: bool = True) -> tuple[pa.Array, np.ndarray]:
+    """Texts of byte strings as the reference engine decodes them, and which are odd (not valid
+    UTF-8 — their bytes go to ``odd_bytes`` by line number — or holding a NUL)."""
+    odd = np.zeros(len(binary), bool)
     try:
         text = binary.cast(pa.large_string())
     except pa.ArrowInvalid:
-        values = binary.to_pylist()
         fixed = []
-        for i, v in enumerate(values):
+        for i, v in enumerate(binary.to_pylist()):
             try:
                 fixed.append(v.decode("utf-8"))
             except UnicodeDecodeError:
@@ -67,11 +76,9 @@ def _block_table(buf: bytes, first_line: int, base: int, final: bool, odd_bytes:
                 odd[i] = True
                 odd_bytes[first_line + i] = v
         text = pa.array(fixed, pa.large_string())
-    if np.any(raw == 0):
-        odd |= pc.match_substring(text, "\x00").to_numpy(zero_copy_only=False)
-    return pa.table({"line_no": np.arange(first_line, first_line + len(ends), dtype=np.int64),
-                     "offset": starts + base, "length": lengths, "text": text.cast(pa.string()),
-                     "no_newline": no_newline, "odd": odd, "too_long": too_long}, schema=LINE_SCHEMA)
+    if maybe_nul:
+        odd |= pc.fill_null(pc.match_substring(text, "\x00"), False).to_numpy(zero_copy_only=False)
+    return text.cast(pa.string()), odd
 
 
 def read_line_table(stream: BinaryIO, block: int = BLOCK, odd_bytes: dict[int, bytes] | None = None) -> pa.Table:
