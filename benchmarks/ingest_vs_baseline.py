@@ -6,7 +6,8 @@ The input is the given log files, or the database server's messages files of a d
 (``--from-demo``: live files and backup-archive members, as separate files), or N synthesised
 PostgreSQL-through-syslog lines in the incident's format. It then times, on the same bytes:
 
-  * ``logsalvage ingest`` into a fresh case (lines/s, peak RSS of the process);
+  * ``logsalvage ingest`` into a fresh case (lines/s, peak RSS of the process), with the columnar
+    engine (the default) and with the per-line reference engine (``--engine reference``);
   * the investigators' ``LC_ALL=C sort -s -k1,1M -k2,2n -k3,3 | perl timestamp_uniq.pl``
     (../shared/baselines/), lines/s;
 
@@ -44,17 +45,18 @@ def synthesise(path: Path, n: int) -> None:
                          f"LOG:  duration: 3120.512 ms  statement: SELECT * FROM reservations WHERE voyage_id = {i}\n")
 
 
-def ingest_once(log: Path, work: Path, workers: int = 1) -> tuple[float, int]:
+def ingest_once(log: Path, work: Path, workers: int = 1, engine: str = "auto") -> tuple[float, int]:
     """Seconds and peak RSS (KiB, the largest of the main process and its workers)."""
     case = work / f"case-{log.stem}"
     shutil.rmtree(case, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     # a fresh interpreter per run so peak RSS is this run's own
     code = ("import resource,sys,time;from pathlib import Path;from logsalvage.ingest import ingest;"
-            "t=time.perf_counter();ingest([Path(sys.argv[1])],Path(sys.argv[2]),host='db01',workers=int(sys.argv[3]));"
+            "t=time.perf_counter();ingest([Path(sys.argv[1])],Path(sys.argv[2]),host='db01',workers=int(sys.argv[3]),"
+            "engine=sys.argv[4]);"
             "print(time.perf_counter()-t, max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
-    out = subprocess.run([sys.executable, "-c", code, str(log), str(case), str(workers)], check=True, env=env,
+    out = subprocess.run([sys.executable, "-c", code, str(log), str(case), str(workers), engine], check=True, env=env,
                          capture_output=True, text=True).stdout.splitlines()[-1].split()
     return float(out[0]), int(out[1])
 
@@ -131,6 +133,7 @@ def main() -> int:
                     shutil.copyfileobj(fh, d)
         base_s = baseline_once(full, work)
         ours_s, ours_rss = ingest_once(work / "db" if args.from_demo else full, work, args.workers)
+        ref_s, ref_rss = ingest_once(work / "db" if args.from_demo else full, work, args.workers, "reference")
         _, rss_half = ingest_once(half, work)
         _, rss_double = ingest_once(double, work)
         result = {
@@ -139,6 +142,9 @@ def main() -> int:
             "logsalvage_ingest": {"workers": args.workers, "seconds": round(ours_s, 2),
                                   "lines_per_s": round(n / ours_s),
                                   "peak_rss_mib": round(ours_rss / 1024)},
+            "reference_engine_ingest": {"seconds": round(ref_s, 2), "lines_per_s": round(n / ref_s),
+                                        "peak_rss_mib": round(ref_rss / 1024)},
+            "columnar_over_reference": round(ref_s / ours_s, 2),
             "baseline_sort_timestamp_uniq": {"seconds": round(base_s, 2), "lines_per_s": round(n / base_s)},
             "speed_ratio_ours_over_baseline": round(base_s / ours_s, 3),
             "peak_rss_mib_by_input": {"0.5x": round(rss_half / 1024), "1x": round(ours_rss / 1024),

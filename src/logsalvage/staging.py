@@ -20,6 +20,7 @@ from logsalvage.model import CANONICAL_FIELDS
 from logsalvage.parsing.years import Anchor, RolloverTracker, year_not_after
 
 BATCH = 10_000
+ROW_GROUP = 32_768
 _CANON = frozenset(CANONICAL_FIELDS)
 _NOT_EXTRA = frozenset({"raw", "message", "event_type", "ts_raw"})
 
@@ -95,7 +96,8 @@ class StageWriter:
         self._events.write_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
 
     def event_table(self, table: pa.Table) -> None:
-        self._events.write_table(table)
+        # row groups of a bounded size: the case database reads a column chunk in one allocation
+        self._events.write_table(table, row_group_size=ROW_GROUP)
 
     def issues(self, rows: list[tuple]) -> None:
         if rows:

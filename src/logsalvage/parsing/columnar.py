@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from logsalvage.model import CANONICAL_FIELDS
 from logsalvage.parsing import columnar_sql as q
 from logsalvage.parsing.columnar_lines import LINE_SCHEMA
-from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, Assembler, LineParser, ParseContext,
+from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, PG_PART_FIELDS, PG_SECONDARY, PG_SYSLOG_LIMIT, Assembler, LineParser, ParseContext,
                                        _Pending, excerpt, looks_binary)
 from logsalvage.parsing.formats import FormatSpec, LinePattern
 from logsalvage.parsing.pg_prefix import line_source
@@ -127,6 +127,7 @@ class ColumnarParser:
         always = list(_REQUEST_KEYS) + ["line_end"]
         if self.pg_ref:
             always += ["source_ip", "source_port", "pg_seq", "pg_chunk", "pg_message", "pg_level", "log_level"]
+            always += list(PG_PART_FIELDS.values())
         out = {}
         for n in names + always:
             if n.startswith("_") or n in out or n in _NOT_FIELD and n not in always:
@@ -155,6 +156,7 @@ class ColumnarParser:
                 raise Unsupported(f"a line field named {c!r}")
             self.columns.setdefault(c, "VARCHAR")
         self.has_spans = "spans" in lines.column_names
+        self.nlines = False  # whether records of several lines (PostgreSQL chunks) carry their count
         self.has_copies = "copies" in lines.column_names
         tag = f"c{next(_SEQ)}"
         self.tag = tag
@@ -433,13 +435,35 @@ class ColumnarParser:
         pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref} AND line_no IN (SELECT line_no FROM {pgk}))"
         unescaped = _unescape_sql("_rest")
         multi = self._mat("pgmulti", f"SELECT k.line_no FROM {pgk} k JOIN {pg_lines} USING (line_no) "
-                                     f"WHERE _parts > 1 OR strpos({unescaped}, chr(10)) > 0")
+                                     f"WHERE _parts > 1")
         singles = (f"SELECT * REPLACE ({unescaped} AS message) FROM {pg_lines} "
                    f"WHERE line_no NOT IN (SELECT line_no FROM {multi})")
-        part = self._finish_pg(singles, self.fields[d0])
-        # the rest: messages of several chunks (or lines) through the reference code
+        # messages of several chunks: joined as engine.join_pg_chunks does, where their lines are
+        # contiguous and the first is not a rejoined line (else the reference code joins them)
+        own_head = self.pg_source[:-len(_PG_TAIL)]
+        joined = self._mat("pgjoin", f"""
+            SELECT _head, string_agg(_piece, '' ORDER BY line_no) AS _text, string_agg(raw, chr(10) ORDER BY line_no) AS _raw,
+                   sum(length) AS _len, count(*) AS _nlines,
+                   NOT bool_or(_gap) AND bool_and(_k > 1 OR spans IS NULL) AS _simple
+            FROM (SELECT *, CASE WHEN _k = 1 THEN _u
+                                 WHEN starts_with(_u, ' ') THEN _u
+                                 WHEN starts_with(_u, chr(9)) THEN chr(10) || substr(_u, 2)
+                                 WHEN strlen(_pu) >= {PG_SYSLOG_LIMIT - 3}
+                                      AND NOT regexp_matches(_u, {q.lit('^(?s:' + own_head + ')')}) THEN _u
+                                 ELSE chr(10) || _u END AS _piece,
+                            (_k > 1 AND "offset" <> _pend) AS _gap
+                  FROM (SELECT *, lag(_u) OVER w AS _pu, lag("offset" + length) OVER w AS _pend, row_number() OVER w AS _k
+                        FROM (SELECT line_no, _head, "offset", length, raw, spans, {unescaped} AS _u
+                              FROM {pg_lines} JOIN {pgk} USING (line_no) WHERE line_no IN (SELECT line_no FROM {multi}))
+                        WINDOW w AS (PARTITION BY _head ORDER BY line_no)))
+            GROUP BY _head""")
+        heads = (f"SELECT d.* REPLACE (j._text AS message, j._raw AS raw, j._len AS length), j._nlines AS _nlines "
+                 f"FROM {pg_lines} d JOIN {joined} j ON d.line_no = j._head WHERE j._simple")
+        self.nlines = True
+        part = self._finish_pg(f"({singles}) UNION ALL BY NAME ({heads})", self.fields[d0])
+        # the rest through the reference code
         rows = con.sql(f"SELECT * FROM {pg_lines} JOIN {pgk} USING (line_no) "
-                       f"WHERE line_no IN (SELECT line_no FROM {multi}) ORDER BY _pid, _head, line_no") \
+                       f"WHERE _head IN (SELECT _head FROM {joined} WHERE NOT _simple) ORDER BY _pid, _head, line_no") \
             .to_arrow_table().to_pylist()
         out: list[dict] = []
         pending: _Pending | None = None
@@ -458,6 +482,43 @@ class ColumnarParser:
         if pending is not None:
             out.append(self._emit_pg(pending))
         return part, out
+
+    def _pg_parts(self, messages: str, own_head: str, gen_head: str) -> str:
+        """The lines after the first of multi-line PostgreSQL messages (``finish_pg``): a line with a
+        secondary level (DETAIL, STATEMENT …) starts that part, the lines after it continue it; the
+        lines before any part continue the primary message. A later part of the same kind wins."""
+        own, gen = "(?s:(" + own_head + "))", "(?s:(" + gen_head + "))"
+        own_names, gen_names = ["_m"] + q.group_names(own_head), ["_m"] + q.group_names(gen_head)
+        levels = ", ".join(q.lit(x) for x in sorted(PG_SECONDARY))
+        pivot = ", ".join(f"arg_max(val, part) FILTER (WHERE lvl = {q.lit(lvl)}) AS {q.ident('_p_' + f)}"
+                          for lvl, f in PG_PART_FIELDS.items())
+        return self._mat("pgparts", f"""
+            WITH lines AS (
+                SELECT line_no, unnest(string_split(message, chr(10))) AS line,
+                       generate_subscripts(string_split(message, chr(10)), 1) AS idx
+                FROM ({messages}) WHERE strpos(message, chr(10)) > 0),
+            matched AS (
+                SELECT *, CASE WHEN o IS NULL AND regexp_matches(line, {q.lit('^' + gen)})
+                               THEN regexp_extract(line, {q.lit('^' + gen)}, {_names_sql(gen_names)}) END AS g
+                FROM (SELECT *, CASE WHEN regexp_matches(line, {q.lit('^' + own)})
+                                     THEN regexp_extract(line, {q.lit('^' + own)}, {_names_sql(own_names)}) END AS o
+                      FROM lines WHERE idx > 1)),
+            levelled AS (
+                SELECT line_no, idx, line, COALESCE(o.pg_level, g.pg_level) AS lvl,
+                       CASE WHEN o IS NOT NULL THEN substr(line, length(o._m) + 1) ELSE substr(line, length(g._m) + 1) END AS rest
+                FROM matched),
+            placed AS (
+                SELECT *, max(CASE WHEN lvl IN ({levels}) THEN idx END)
+                              OVER (PARTITION BY line_no ORDER BY idx ROWS UNBOUNDED PRECEDING) AS part
+                FROM levelled),
+            parts AS (
+                SELECT line_no, part, max(CASE WHEN idx = part THEN lvl END) AS lvl,
+                       string_agg(CASE WHEN idx = part THEN rest ELSE line END, chr(10) ORDER BY idx) AS val
+                FROM placed WHERE part IS NOT NULL GROUP BY line_no, part),
+            more AS (SELECT line_no, string_agg(line, chr(10) ORDER BY idx) AS _p_more
+                     FROM placed WHERE part IS NULL GROUP BY line_no),
+            pivoted AS (SELECT line_no, {pivot} FROM parts GROUP BY line_no)
+            SELECT * FROM more FULL JOIN pivoted USING (line_no)""")
 
     def _pg_groups(self, pg_lines: str) -> str:
         """``Assembler._pg_line`` over PostgreSQL lines: which message each line joins, and an issue
@@ -554,9 +615,10 @@ class ColumnarParser:
         own_head, gen_head = self.pg_source[:-len(_PG_TAIL)], self.pg_generic[:-len(_PG_TAIL)]
         own_groups, gen_groups = q.group_names(own_head), q.group_names(gen_head)
         rx_own, rx_gen = "(?s:(" + own_head + "))", "(?s:(" + gen_head + "))"
-        ex_own = f"regexp_extract(message, {q.lit('^' + rx_own)}, {_names_sql(['_m'] + own_groups)})"
-        ex_gen = f"regexp_extract(message, {q.lit('^' + rx_gen)}, {_names_sql(['_m'] + gen_groups)})"
+        ex_own = f"regexp_extract(_first, {q.lit('^' + rx_own)}, {_names_sql(['_m'] + own_groups)})"
+        ex_gen = f"regexp_extract(_first, {q.lit('^' + rx_gen)}, {_names_sql(['_m'] + gen_groups)})"
         names = [g for g in dict.fromkeys(own_groups + gen_groups) if g in self.columns and g not in _CONSUMED]
+        parts = self._pg_parts(singles, own_head, gen_head)
         wanted = list(dict.fromkeys(names + ["pg_remote", "pg_remote_host", "pg_level"]))
 
         def grp(name):
@@ -567,14 +629,16 @@ class ColumnarParser:
         def old(c):
             return q.ident(c) if c in fields else "NULL"
 
-        layer1 = f"""SELECT *, CASE WHEN _pgo IS NULL AND regexp_matches(message, {q.lit('^' + rx_gen)}) THEN {ex_gen} END AS _pgg
-                     FROM (SELECT *, CASE WHEN regexp_matches(message, {q.lit('^' + rx_own)}) THEN {ex_own} END AS _pgo
-                           FROM ({singles}))"""
+        layer1 = f"""SELECT *, CASE WHEN _pgo IS NULL AND regexp_matches(_first, {q.lit('^' + rx_gen)}) THEN {ex_gen} END AS _pgg
+                     FROM (SELECT *, CASE WHEN regexp_matches(_first, {q.lit('^' + rx_own)}) THEN {ex_own} END AS _pgo
+                           FROM (SELECT *, CASE WHEN strpos(message, chr(10)) > 0 THEN split_part(message, chr(10), 1)
+                                                ELSE message END AS _first
+                                 FROM ({singles})))"""
         groups = ", ".join(f"{grp(g)} AS {q.ident('_g_' + g)}" for g in wanted)
         layer2 = f"""SELECT * EXCLUDE (_pgo, _pgg), {groups},
                             (_pgo IS NOT NULL OR _pgg IS NOT NULL) AS _pg_ok,
-                            CASE WHEN _pgo IS NOT NULL THEN substr(message, length(_pgo._m) + 1)
-                                 ELSE substr(message, length(_pgg._m) + 1) END AS _g_msg
+                            CASE WHEN _pgo IS NOT NULL THEN substr(_first, length(_pgo._m) + 1)
+                                 ELSE substr(_first, length(_pgg._m) + 1) END AS _g_msg
                      FROM ({layer1})"""
         r = "_remote"
         layer3 = f"""SELECT *, (ends_with({r}, ')') AND strpos({r}, '(') > 0) AS _paren,
@@ -597,17 +661,21 @@ class ColumnarParser:
         take = f"_pg_ok AND {old('source_ip')} IS NULL AND nullif(_host, '') IS NOT NULL"
         new["source_ip"] = f"CASE WHEN {take} THEN _host ELSE {old('source_ip')} END"
         new["source_port"] = f"CASE WHEN {take} AND _port IS NOT NULL THEN _port ELSE {old('source_port')} END"
-        new["pg_message"] = f"CASE WHEN _pg_ok THEN _g_msg ELSE {old('pg_message')} END"
+        new["pg_message"] = (f"CASE WHEN _pg_ok THEN _g_msg || COALESCE(chr(10) || _p_more, '') "
+                             f"ELSE {old('pg_message')} END")
+        for field in PG_PART_FIELDS.values():  # DETAIL, STATEMENT … lines of the message
+            new[field] = f"CASE WHEN _pg_ok AND {q.ident('_p_' + field)} IS NOT NULL THEN {q.ident('_p_' + field)} ELSE {old(field)} END"
         new["pg_level"] = f"CASE WHEN _pg_ok THEN _g_pg_level ELSE {old('pg_level')} END"
         new["log_level"] = f"CASE WHEN _pg_ok THEN _g_pg_level ELSE {old('log_level')} END"
         typed = lambda c, v: f"CAST({v} AS {self.columns.get(c, 'VARCHAR')}) AS {q.ident(c)}"
         replace = [typed(c, v) for c, v in new.items() if c in fields]
         added = [typed(c, v) for c, v in new.items() if c not in fields]
-        scratch = ", ".join(q.ident("_g_" + g) for g in wanted) + ", _g_msg, _remote, _paren, _lpar, _colon, _host, _port"
+        scratch = ", ".join(q.ident("_g_" + g) for g in wanted) + ", _g_msg, _remote, _paren, _lpar, _colon, _host, _port, _first"
+        scratch += ", _p_more, " + ", ".join(q.ident("_p_" + f) for f in PG_PART_FIELDS.values())
         step1 = self._mat("pgfin", f"""
             SELECT * EXCLUDE ({scratch}) {('REPLACE (' + ', '.join(replace) + ')') if replace else ''}
                    {', ' + ', '.join(added) if added else ''}
-            FROM ({layer4})""")
+            FROM ({layer4}) LEFT JOIN {parts} USING (line_no)""")
         sql, fields2 = self._apply(f"SELECT * FROM {step1} WHERE _pg_ok", self.fields[step1], "pg_message",
                                    self.pg_patterns, None, "pg")
         final = f"""SELECT * EXCLUDE (_pg_ok) REPLACE (
@@ -717,6 +785,7 @@ class ColumnarParser:
     def _stage_table(self, cont: dict[int, list[tuple[int, int, str]]]) -> pa.Table:
         con, tag = self.con, self.tag
         extras = sorted(c for c in self.done_fields if c not in CANONICAL_FIELDS)
+        nlines = "COALESCE(_nlines, 1)" if self.nlines else "1"
         if cont:
             rows = [(owner, "\n".join(t for _, _, t in parts), sum(n for _, n, _ in parts), len(parts))
                     for owner, parts in cont.items()]
@@ -726,10 +795,10 @@ class ColumnarParser:
                                           CASE WHEN c.line_no IS NULL OR d.message IS NULL THEN d.message
                                                ELSE d.message || chr(10) || c.more END AS message,
                                           d.length + COALESCE(c.more_len, 0) AS length),
-                              1 + COALESCE(c.more_lines, 0) AS line_count
+                              {nlines} + COALESCE(c.more_lines, 0) AS line_count
                        FROM ({self.done}) d LEFT JOIN {tag}_cont c USING (line_no))"""
         else:
-            src = f"(SELECT *, 1 AS line_count FROM ({self.done}))"
+            src = f"(SELECT *, {nlines} AS line_count FROM ({self.done}))"
         pieces = [f"CASE WHEN {q.ident(c)} IS NOT NULL THEN {q.lit(json.dumps(c, ensure_ascii=False) + ': ')} || "
                   f"to_json({q.ident(c)}::VARCHAR)::VARCHAR END" for c in extras]
         any_extra = " OR ".join(f"{q.ident(c)} IS NOT NULL" for c in extras) or "false"
