@@ -20,7 +20,6 @@ from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
 from logsalvage.parsing.apache_logformat import read_httpd_conf
 from logsalvage.parsing.columnar import ColumnarParser, Unsupported, not_covered
-from logsalvage.parsing.columnar_lines import read_line_table
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.listings import InventoryEntry, ListingParser, Problem, parse_inventory_line
@@ -192,24 +191,26 @@ def parse_source(task: ParseTask) -> StagedSource:
 
 def _parse_columnar(task: ParseTask, spec, source_id: str, sha: str) -> StagedSource | str:
     """The columnar engine's staging of a source, or why it could not read it (the reference will)."""
-    odd: dict[int, bytes] = {}
+    writer = StageWriter(task.stage_dir, source_id)
+    counts = {"events": 0, "issues": 0, "lines": 0}
+
+    def write(result) -> None:
+        writer.event_table(result.events)
+        writer.issues([(source_id, task.cand.display, *i) for i in result.issues])
+        counts["events"] += result.events.num_rows
+        counts["issues"] += len(result.issues)
+        counts["lines"] += result.lines
+
     try:
         with open_text_stream(task.cand) as fh:
-            lines = read_line_table(fh, odd_bytes=odd)
-        result = ColumnarParser(spec, task.ctx).parse(lines, odd)
-    except ReadProblem as exc:
-        return f"the stream ends early ({exc})"
-    except Unsupported as exc:
-        return str(exc)
-    writer = StageWriter(task.stage_dir, source_id)
-    try:
-        writer.event_table(result.events)
-        display = task.cand.display
-        writer.issues([(source_id, display, *i) for i in result.issues])
-    finally:
+            years = ColumnarParser(spec, task.ctx).parse_stream(fh, write)
+    except (ReadProblem, Unsupported) as exc:
         writer.close()
-    return StagedSource(source_id, sha, writer.events_path, writer.issues_path, result.events.num_rows,
-                        len(result.issues), result.lines, result.years, parser="columnar")
+        StagedSource(source_id, sha, writer.events_path, writer.issues_path).discard()
+        return f"the stream ends early ({exc})" if isinstance(exc, ReadProblem) else str(exc)
+    writer.close()
+    return StagedSource(source_id, sha, writer.events_path, writer.issues_path, counts["events"], counts["issues"],
+                        counts["lines"], years, parser="columnar")
 
 
 def _parse_reference(task: ParseTask, spec, source_id: str, sha: str) -> StagedSource:

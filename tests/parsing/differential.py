@@ -30,11 +30,21 @@ def reference(spec: FormatSpec, ctx: ParseContext, data: bytes, stage: Path):
     return events, issues, sink.year_state()
 
 
-def columnar(spec: FormatSpec, ctx: ParseContext, data: bytes):
-    odd: dict[int, bytes] = {}
-    lines = read_line_table(io.BytesIO(data), odd_bytes=odd)
-    result = ColumnarParser(spec, ctx).parse(lines, odd)
-    return result.events.to_pylist(), [tuple(i) for i in result.issues], result.years
+def columnar(spec: FormatSpec, ctx: ParseContext, data: bytes, block: int | None = None):
+    """The columnar engine on the whole text at once, or (``block``) streamed in slices."""
+    if block is None:
+        odd: dict[int, bytes] = {}
+        lines = read_line_table(io.BytesIO(data), odd_bytes=odd)
+        result = ColumnarParser(spec, ctx).parse(lines, odd)
+        return result.events.to_pylist(), [tuple(i) for i in result.issues], result.years
+    events, issues = [], []
+
+    def write(result):
+        events.extend(result.events.to_pylist())
+        issues.extend(tuple(i) for i in result.issues)
+
+    years = ColumnarParser(spec, ctx).parse_stream(io.BytesIO(data), write, block=block)
+    return events, issues, years
 
 
 def _same(a, b) -> bool:
@@ -43,10 +53,11 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def differences(spec: FormatSpec, ctx: ParseContext, data: bytes, stage: Path, limit: int = 5) -> list[str]:
+def differences(spec: FormatSpec, ctx: ParseContext, data: bytes, stage: Path, limit: int = 5,
+                block: int | None = None) -> list[str]:
     """What differs between the engines (empty when they agree)."""
     ev1, is1, y1 = reference(spec, ctx, data, stage)
-    ev2, is2, y2 = columnar(spec, ctx, data)
+    ev2, is2, y2 = columnar(spec, ctx, data, block)
     out: list[str] = []
     ev1.sort(key=lambda r: r["offset"])
     ev2.sort(key=lambda r: r["offset"])

@@ -227,6 +227,25 @@ def test_grown_access_log_agrees(lines, tmp_path):
     assert differences(shipped_formats()["apache-access"], ParseContext(), data, tmp_path) == []
 
 
+def _demo(tmp_path_factory) -> Path:
+    from logsalvage.demo import generate
+
+    demo = tmp_path_factory.getbasetemp() / "carve-demo-d40-s3"  # shared with the carve tests
+    if not (demo / "truth.json").exists():
+        generate(demo, days=40, seed=3)
+    return demo
+
+
+def test_a_stream_read_in_slices_agrees(tmp_path_factory, tmp_path):
+    """Bounded memory: a source is parsed in slices that end only where no record (PostgreSQL
+    message of several chunks, syslog record with continuation lines) is cut in two."""
+    data = (_demo(tmp_path_factory) / "evidence/db01/var/log/messages").read_bytes()[:6 << 20]
+    data += b"Dec 31 23:59:59 db01 kernel: a record\n continued\n\tand again\n" * 50
+    assert len(data) > 8 * (256 << 10)
+    ctx = ParseContext(pg_log_line_prefix=PREFIX)
+    assert differences(shipped_formats()["syslog"], ctx, data, tmp_path, block=256 << 10) == []
+
+
 # -- no line is expensive -----------------------------------------------------------------------
 PATHOLOGICAL = [
     ("apache-access", '1.2.3.4 - - [15/Jul/2017:08:58:21 +0900] "GET / HTTP/1.1" ' + " " * 2000 + "5502"),
@@ -272,12 +291,9 @@ def test_demo_case_is_identical_with_either_engine(tmp_path_factory):
     repeated, from two generations) give the same case, row for row, with either engine."""
     from logsalvage.carve.pipeline import carve_into_case
     from logsalvage.config import load_config
-    from logsalvage.demo import generate
     from logsalvage.ingest import ingest
 
-    demo = tmp_path_factory.getbasetemp() / "carve-demo-d40-s3"  # shared with the carve tests
-    if not (demo / "truth.json").exists():
-        generate(demo, days=40, seed=3)
+    demo = _demo(tmp_path_factory)
     config = load_config(demo / "case.yaml")
     cases = {}
     for engine in ("reference", "auto"):

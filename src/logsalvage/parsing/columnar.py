@@ -9,11 +9,12 @@ JSON. Cost is linear in the input whatever the text: RE2 never backtracks.
 
 What is rare stays with the reference engine's own code, line by line, so the two agree by
 construction: lines matched by no pattern (continuations, binary data, issues), lines that are
-not valid UTF-8 or hold a NUL, a matching line whose date is impossible, and PostgreSQL messages
-of several chunks or lines. A source whose structure the columnar steps do not model —
-``[seq-chunk]`` lines out of order or far apart, a format with another assembler — raises
-``Unsupported`` and is read by the reference engine instead; ``ingest`` records which engine read
-each source.
+not valid UTF-8 or hold a NUL, a matching line whose date is impossible, PostgreSQL messages whose
+chunk lines are not contiguous (carved), and the grouping of ``[seq-chunk]`` lines when some are
+lost, repeated or out of order (carved images; narrow columns only). A source whose structure the
+columnar steps do not model — a format with another assembler, a continuation line after a
+rejoined record — raises ``Unsupported`` and is read by the reference engine instead; ``ingest``
+records which engine read each source.
 """
 
 from __future__ import annotations
@@ -28,19 +29,19 @@ from typing import Callable
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logsalvage.model import CANONICAL_FIELDS
 from logsalvage.parsing import columnar_sql as q
-from logsalvage.parsing.columnar_lines import LINE_SCHEMA
+from logsalvage.parsing.columnar_lines import LINE_SCHEMA, iter_line_tables
 from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, PG_PART_FIELDS, PG_SECONDARY, PG_SYSLOG_LIMIT, Assembler, LineParser, ParseContext,
                                        _Pending, excerpt, looks_binary)
 from logsalvage.parsing.formats import FormatSpec, LinePattern
 from logsalvage.parsing.pg_prefix import line_source
-from logsalvage.parsing.years import HALF_YEAR_DAYS, Anchor, ordinal
+from logsalvage.parsing.years import Anchor, RolloverTracker, ordinal
 from logsalvage.staging import STAGE_SCHEMA, YearState, record_columns
 
 COVERED_ASSEMBLERS = ("lines", "syslog")
+SLICE_BYTES = 16 << 20  # a stream is parsed in slices of about this many bytes (bounded memory)
 _REQUEST_KEYS = ("http_method", "url_path", "url_query", "http_version", "url_full")
 _NOT_FIELD = _CONSUMED | {"message"}
 # Python's str.strip() whitespace: a line of only these is an empty line
@@ -69,10 +70,11 @@ def not_covered(spec: FormatSpec) -> str | None:
 
 @dataclass
 class ColumnarResult:
-    events: pa.Table  # STAGE_SCHEMA, file order
+    events: pa.Table  # STAGE_SCHEMA
     issues: list[tuple] = field(default_factory=list)  # (offset, length, line_no, reason, excerpt, event_offset)
     lines: int = 0
     years: YearState = field(default_factory=YearState)
+    cut: int | None = None  # with parse(may_cut=True): the first line not read (the next slice's first)
 
 
 class _Collect:
@@ -100,7 +102,11 @@ class ColumnarParser:
         self.sink = _Collect()
         self.asm = Assembler(spec, self.ctx, self.sink)  # the reference, for rare lines
         self.parser: LineParser = self.asm.parser
-        self.con = con or duckdb.connect()
+        if con is None:
+            con = duckdb.connect()
+            con.execute("SET memory_limit = '512MB'")  # spills past this; the slices keep well under it
+            con.execute("SET enable_progress_bar = false")
+        self.con = con
         self.pg_ref = next((i + 1 for i, r in enumerate(spec.refinements) if r.special == "pg-syslog"), None)
         self.pg_patterns = self.asm.pg_patterns
         self.pg_source = line_source(self.ctx.pg_log_line_prefix)[4:]  # without its leading (?s)
@@ -139,7 +145,8 @@ class ColumnarParser:
 
     # -- entry point ------------------------------------------------------------------------------
     def parse(self, lines: pa.Table, odd_bytes: dict[int, bytes] | None = None, *, anchor: Anchor | None = None,
-              annotate: Callable[[dict], None] | None = None) -> ColumnarResult:
+              annotate: Callable[[dict], None] | None = None, tracker: RolloverTracker | None = None,
+              years: YearState | None = None, may_cut: bool = False) -> ColumnarResult:
         """Records and issues of ``lines`` (``columnar_lines.LINE_SCHEMA``).
 
         Records carved from an image (``carve.pipeline``) also bring, per line, ``spans`` (the
@@ -147,7 +154,14 @@ class ColumnarParser:
         provenance fields (any further text column), which a record takes from its first line;
         ``annotate`` recomputes those for a record the reference code assembled, and ``anchor``
         dates each year-less record on its own (no file order: the latest year not after it).
+
+        ``may_cut``: ``lines`` is a slice of a longer stream (``parse_stream``): only the records
+        before a line where no record is cut in two are returned, ``result.cut`` is that line (None
+        when there is none: read on); ``tracker`` and ``years`` carry year inference across slices.
         """
+        self.tracker, self.years, self.may_cut = tracker, years, may_cut
+        self.sink.events, self.sink.issues = [], []
+        self.pgk: str | None = None
         con = self.con
         self.anchor, self.annotate = anchor, annotate
         self.line_fields = [c for c in lines.column_names if c not in LINE_SCHEMA.names and c not in ("spans", "copies")]
@@ -244,14 +258,70 @@ class ColumnarParser:
         if self.annotate is not None:
             for rec in py_records:
                 self.annotate(rec)
-        # 6. all records as staging columns
-        tables = [self._stage_table(cont)] if self.done else []
+        # 6. all records as staging columns (with a slice of a stream, those before the cut)
+        issues = self.sink.issues
+        if self.may_cut:
+            cut = self._cut_point(first_line, first_line + n - 1, cont, py_records)
+            if cut is None:
+                return result
+            py_records = [r for r in py_records if r["_line_no"] < cut]
+            issues = [i for i in issues if i[2] < cut]
+            result.cut, result.lines = cut, cut - first_line
+        tables = [self._stage_table(cont, result.cut)] if self.done else []
         if py_records:
             tables.append(pa.Table.from_pydict(record_columns(py_records), schema=STAGE_SCHEMA))
         table = pa.concat_tables(tables) if tables else STAGE_SCHEMA.empty_table()
-        result.events, result.years = _year_epochs(table, self.anchor)
-        result.issues = self.sink.issues
+        result.events, result.years = _year_epochs(table, self.anchor, self.tracker, self.years)
+        result.issues = issues
         return result
+
+    def parse_stream(self, stream, write: Callable[[ColumnarResult], None], block: int = SLICE_BYTES) -> YearState:
+        """A whole stream in slices of about ``block`` bytes, so memory stays bounded whatever its
+        size: each slice ends where no record is cut in two, the lines after that point are read
+        again with the next slice. ``write`` receives each slice's result; returns the year state."""
+        tracker, years = RolloverTracker(), YearState()
+        odd: dict[int, bytes] = {}
+        tables = iter_line_tables(stream, block, odd)
+        carry = None
+        nxt = next(tables, None)
+        while nxt is not None:
+            table = nxt if carry is None else pa.concat_tables([carry, nxt])
+            nxt = next(tables, None)
+            result = self.parse(table, odd, tracker=tracker, years=years, may_cut=nxt is not None)
+            if nxt is not None and result.cut is None:
+                carry = table  # no place to end this slice yet: read on
+                continue
+            write(result)
+            if result.cut is None:
+                break
+            first = table.column("line_no")[0].as_py()
+            carry = table.slice(result.cut - first)
+            for k in [k for k in odd if k < result.cut]:
+                del odd[k]
+        return years
+
+    def _cut_point(self, first: int, last: int, cont: dict, py_records: list[dict]) -> int | None:
+        """The last line at which this slice can end: a line with a header of the format, at least
+        PG_CHUNK_WINDOW lines before the slice's end (so no later chunk can belong to a message
+        before it), inside no multi-line record."""
+        hi = last - PG_CHUNK_WINDOW
+        if hi <= first:
+            return None
+        cands = self.con.execute(f"SELECT line_no FROM {self.tag}_h WHERE pat > 0 AND line_no > ? AND line_no <= ? "
+                                 f"ORDER BY line_no", [first, hi]).fetchnumpy()["line_no"]
+        if len(cands) == 0:
+            return None
+        spans = [(owner, owner + len(parts)) for owner, parts in cont.items()]
+        spans += [(r["_line_no"], r["_line_no"] + r["_line_count"] - 1) for r in py_records if r["_line_count"] > 1]
+        if self.pgk is not None:
+            spans += self.con.execute(f"SELECT _head, max(line_no) FROM {self.pgk} GROUP BY _head "
+                                      f"HAVING count(*) > 1").fetchall()
+        inside = np.zeros(last - first + 2, np.int64)
+        for a, b in spans:  # lines a+1 .. b continue the record that starts at a
+            inside[a + 1 - first] += 1
+            inside[b + 1 - first] -= 1
+        ok = cands[np.cumsum(inside)[cands - first] == 0]
+        return int(ok[-1]) if len(ok) else None
 
     # -- step 2 -----------------------------------------------------------------------------------
     def _records_sql(self, live: list[tuple[int, LinePattern]]) -> tuple[str, list[str]]:
@@ -410,8 +480,9 @@ class ColumnarParser:
                          {usable} AS _c FROM (SELECT *, {chunk} AS _c0 FROM ({rel})))"""
 
     def _postgres(self, d0: str) -> tuple[tuple[str, set[str]], list[dict]]:
-        """PostgreSQL messages: single-line ones in SQL, the others through the reference code."""
-        con, tag = self.con, self.tag
+        """PostgreSQL messages in SQL; those whose lines are not contiguous (carved) through the
+        reference code."""
+        con = self.con
         pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref})"
         regular = con.execute(f"""
             SELECT count(*) FILTER (WHERE pg_chunk IS NOT NULL AND pg_chunk <> 1 AND NOT COALESCE(
@@ -430,8 +501,11 @@ class ColumnarParser:
                       FROM {pg_lines})""")
         else:
             # chunks lost, repeated or out of order (carved images): the reference's decisions, on
-            # narrow columns only
+            # narrow columns only (whose messages may stay open past any slice boundary)
+            if self.may_cut:
+                raise Unsupported("PostgreSQL [seq-chunk] lines out of order in a source read in slices")
             pgk = self._pg_groups(pg_lines)
+        self.pgk = pgk
         pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref} AND line_no IN (SELECT line_no FROM {pgk}))"
         unescaped = _unescape_sql("_rest")
         multi = self._mat("pgmulti", f"SELECT k.line_no FROM {pgk} k JOIN {pg_lines} USING (line_no) "
@@ -663,8 +737,8 @@ class ColumnarParser:
         new["source_port"] = f"CASE WHEN {take} AND _port IS NOT NULL THEN _port ELSE {old('source_port')} END"
         new["pg_message"] = (f"CASE WHEN _pg_ok THEN _g_msg || COALESCE(chr(10) || _p_more, '') "
                              f"ELSE {old('pg_message')} END")
-        for field in PG_PART_FIELDS.values():  # DETAIL, STATEMENT … lines of the message
-            new[field] = f"CASE WHEN _pg_ok AND {q.ident('_p_' + field)} IS NOT NULL THEN {q.ident('_p_' + field)} ELSE {old(field)} END"
+        for part in PG_PART_FIELDS.values():  # DETAIL, STATEMENT … lines of the message
+            new[part] = f"CASE WHEN _pg_ok AND {q.ident('_p_' + part)} IS NOT NULL THEN {q.ident('_p_' + part)} ELSE {old(part)} END"
         new["pg_level"] = f"CASE WHEN _pg_ok THEN _g_pg_level ELSE {old('pg_level')} END"
         new["log_level"] = f"CASE WHEN _pg_ok THEN _g_pg_level ELSE {old('log_level')} END"
         typed = lambda c, v: f"CAST({v} AS {self.columns.get(c, 'VARCHAR')}) AS {q.ident(c)}"
@@ -782,7 +856,7 @@ class ColumnarParser:
             cont.setdefault(owner_sql, []).append((offset, length, text))
 
     # -- step 6 -----------------------------------------------------------------------------------
-    def _stage_table(self, cont: dict[int, list[tuple[int, int, str]]]) -> pa.Table:
+    def _stage_table(self, cont: dict[int, list[tuple[int, int, str]]], cut: int | None = None) -> pa.Table:
         con, tag = self.con, self.tag
         extras = sorted(c for c in self.done_fields if c not in CANONICAL_FIELDS)
         nlines = "COALESCE(_nlines, 1)" if self.nlines else "1"
@@ -811,7 +885,7 @@ class ColumnarParser:
                    event_type, ts_raw, y, mo, d, sod_us, utc_offset_s, raw, message, {canon + ',' if canon else ''}
                    CASE WHEN {control} THEN NULL ELSE {extra} END AS extra,
                    ({control}) AS _py_extra, {', '.join(q.ident(c) for c in extras) or 'NULL AS _none'}
-            FROM {src}""").to_arrow_table()
+            FROM {src} {f'WHERE line_no < {int(cut)}' if cut is not None else ''}""").to_arrow_table()
         if cont:
             con.unregister(f"{tag}_cont")
         py = table.column("_py_extra").to_numpy(zero_copy_only=False)
@@ -871,10 +945,13 @@ def _utf8(data: bytes) -> bool:
         return False
 
 
-def _year_epochs(table: pa.Table, anchor: Anchor | None = None) -> tuple[pa.Table, YearState]:
-    """``years.RolloverTracker`` over the year-less records in file order, one step per run of days;
-    with an ``anchor``, each record's own latest year not after it (``years.year_not_after``)."""
-    ys = YearState()
+def _year_epochs(table: pa.Table, anchor: Anchor | None = None, tracker: RolloverTracker | None = None,
+                 ys: YearState | None = None) -> tuple[pa.Table, YearState]:
+    """``years.RolloverTracker`` over the year-less records in file order, fed once per run of
+    equal days (the same answer for every record of the run); ``tracker`` and ``ys`` carry on from
+    the slice before. With an ``anchor``, each record's own latest year not after it."""
+    tracker = tracker or RolloverTracker()
+    ys = ys or YearState()
     y = table.column("y").to_numpy(zero_copy_only=False)
     mo = table.column("mo").to_numpy(zero_copy_only=False)
     d = table.column("d").to_numpy(zero_copy_only=False)
@@ -887,39 +964,27 @@ def _year_epochs(table: pa.Table, anchor: Anchor | None = None) -> tuple[pa.Tabl
     yearless = yearless[np.argsort(line_no[yearless], kind="stable")]  # file order
     m = mo[yearless].astype(np.int64)
     dd = d[yearless].astype(np.int64)
-    cum = np.array((0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335))
-    o = cum[m] + dd - 1
+    o = _CUMULATIVE[m] + dd - 1
     epochs = np.empty(len(o), np.int64)
     starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
     ends = np.r_[starts[1:], len(o)]
-    epoch, last, max_o, rolls = 0, None, -1, 0
-    for s, e in zip(starts, ends):
-        v = int(o[s])
-        if last is None:
-            last, max_o, val = v, v, 0
-        elif last - v > HALF_YEAR_DAYS:
-            epoch += 1
-            rolls += 1
-            last, max_o, val = v, v, epoch
-        elif v - last > HALF_YEAR_DAYS:
-            val = epoch - 1
-        else:
-            last = v
-            max_o = max(max_o, v)
-            val = epoch
-        epochs[s:e] = val
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        epochs[s:e] = tracker.feed(int(m[s]), int(dd[s]))
     full = np.full(table.num_rows, None, object)
     full[yearless] = epochs
-    ys.yearless = len(yearless)
-    ys.last_epoch, ys.rollovers, ys.max_ordinal_in_last_epoch = epoch, rolls, max_o
-    ys.feb29_epochs = set(int(x) for x in epochs[(m == 2) & (dd == 29)])
+    ys.yearless += len(yearless)
+    ys.last_epoch, ys.rollovers, ys.max_ordinal_in_last_epoch = (tracker.epoch, tracker.rollovers,
+                                                                 tracker.max_ordinal_in_last_epoch)
+    ys.feb29_epochs |= set(int(x) for x in epochs[(m == 2) & (dd == 29)])
     i = table.schema.get_field_index("year_epoch")
     return table.set_column(i, "year_epoch", pa.array(full, pa.int32())), ys
 
 
+_CUMULATIVE = np.array((0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335))
+
+
 def _anchored_years(table: pa.Table, yearless: np.ndarray, mo, d, anchor: Anchor) -> pa.Table:
-    cum = np.array((0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335))
-    o = cum[mo[yearless].astype(np.int64)] + d[yearless].astype(np.int64) - 1
+    o = _CUMULATIVE[mo[yearless].astype(np.int64)] + d[yearless].astype(np.int64) - 1
     limit = ordinal(anchor.latest.month, anchor.latest.day) + 1
     years = np.where(o <= limit, anchor.latest.year, anchor.latest.year - 1)
     full_y = table.column("y").to_pylist()

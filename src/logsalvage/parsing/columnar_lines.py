@@ -84,38 +84,53 @@ def decode_column(binary: pa.Array, first_line: int, odd_bytes: dict[int, bytes]
 def read_line_table(stream: BinaryIO, block: int = BLOCK, odd_bytes: dict[int, bytes] | None = None) -> pa.Table:
     """Every line of ``stream`` (each byte range exactly once, as ``parsing.lines.iter_lines``);
     ``odd_bytes`` receives the bytes of lines that are not valid UTF-8, by line number."""
+    tables = list(iter_line_tables(stream, block, odd_bytes))
+    return pa.concat_tables(tables) if tables else LINE_SCHEMA.empty_table()
+
+
+def iter_line_tables(stream: BinaryIO, block: int = BLOCK, odd_bytes: dict[int, bytes] | None = None):
+    """The lines of ``stream`` as consecutive tables of about ``block`` bytes each."""
     odd_bytes = {} if odd_bytes is None else odd_bytes
-    tables = []
+    held: list[pa.Table] = []  # tables not yet given out: the last may end inside an over-long line
     pending = b""
     base = 0
     line_no = 1
+
+    def ready():
+        t = _merge_long(pa.concat_tables(held))
+        held.clear()
+        return t
+
     while True:
         chunk = stream.read(block)
         buf = pending + chunk if pending else chunk
         if not chunk:
             if buf:
-                t = _block_table(buf, line_no, base, final=True, odd_bytes=odd_bytes)
-                tables.append(t)
+                held.append(_block_table(buf, line_no, base, final=True, odd_bytes=odd_bytes))
             break
         cut = buf.rfind(b"\n") + 1
         if cut == 0 and len(buf) <= MAX_LINE * 4:
             pending = buf
             continue
         if cut == 0:  # one enormous line: keep only a bounded tail until its end is found
-            cut = len(buf)
-            t = _long_line(buf, line_no, base)
+            held.append(_long_line(buf, line_no, base))
             base += len(buf)
             pending = b""
-            tables.append(t)
             continue
         t = _block_table(buf[:cut], line_no, base, final=False, odd_bytes=odd_bytes)
-        tables.append(t)
+        if held and held[-1].num_rows and held[-1].column("too_long")[-1].as_py() \
+                and held[-1].column("no_newline")[-1].as_py():
+            held.append(t)  # the end of an over-long line: one row with its pieces
+            yield ready()
+        else:
+            if held:
+                yield ready()
+            held.append(t)
         line_no += t.num_rows
         base += cut
         pending = buf[cut:]
-    if not tables:
-        return LINE_SCHEMA.empty_table()
-    return _merge_long(pa.concat_tables(tables))
+    if held:
+        yield ready()
 
 
 def _long_line(buf: bytes, line_no: int, base: int) -> pa.Table:
