@@ -38,7 +38,7 @@ PREFIX = "DATABASE=%d,USER=%u,CLIENT=%r,"
 
 
 def test_the_columnar_engine_covers_the_formats_that_carry_the_evidence():
-    assert {"syslog", "apache-access", "vsftpd", "xferlog"} <= set(COVERED)
+    assert {"syslog", "apache-access", "apache-error", "vsftpd", "xferlog"} <= set(COVERED)
 
 
 # -- every format's samples --------------------------------------------------------------------
@@ -244,6 +244,28 @@ def test_a_stream_read_in_slices_agrees(tmp_path_factory, tmp_path):
     assert len(data) > 8 * (256 << 10)
     ctx = ParseContext(pg_log_line_prefix=PREFIX)
     assert differences(shipped_formats()["syslog"], ctx, data, tmp_path, block=256 << 10) == []
+
+
+ERROR_LINES = st.one_of(
+    st.builds(lambda d, w: f"[Mon Dec {d:>2} 15:27:05 2017] [error] [client 1.2.3.4] File does not exist: /x/{w}",
+              st.integers(0, 33), words),
+    st.builds(lambda w: f"[Wed Oct 11 14:32:52.123456 2000] [core:error] [pid 35708:tid 1] [client 72.15.99.187:5555] "
+                        f"AH00037: {w}", words),
+    st.builds(lambda w: f"--2017-07-15 03:12:{w[:2] or '00'}--  http://198.51.100.7/{w}", words),
+    st.builds(lambda w: f"2017-07-15 03:12:09 (1.2 MB/s) - '{w}' saved [123/123]", words),
+    st.builds(lambda w: f"find: '/root/{w}': Permission denied", words),
+    st.sampled_from(["Resolving example.org... 1.2.3.4", "  % Total    % Received", "sh: 1: x: not found",
+                     "", "   ", "\x00\x01", "PHP Warning:  x", "plain text"]),
+    words)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(ERROR_LINES, min_size=1, max_size=20))
+def test_grown_error_log_agrees(lines, tmp_path):
+    """Headerless program output between (or before) dated records borrows their time."""
+    data = ("\n".join(lines) + "\n").encode()
+    assert differences(shipped_formats()["apache-error"], ParseContext(), data, tmp_path) == []
 
 
 # -- no line is expensive -----------------------------------------------------------------------

@@ -40,7 +40,7 @@ from logsalvage.parsing.pg_prefix import line_source
 from logsalvage.parsing.years import Anchor, RolloverTracker, ordinal
 from logsalvage.staging import STAGE_SCHEMA, YearState, record_columns
 
-COVERED_ASSEMBLERS = ("lines", "syslog")
+COVERED_ASSEMBLERS = ("lines", "syslog", "apache-error")
 SLICE_BYTES = 16 << 20  # a stream is parsed in slices of about this many bytes (bounded memory)
 _REQUEST_KEYS = ("http_method", "url_path", "url_query", "http_version", "url_full")
 _NOT_FIELD = _CONSUMED | {"message"}
@@ -60,8 +60,6 @@ def not_covered(spec: FormatSpec) -> str | None:
     """Why a format cannot be read by the columnar engine, or None when it can."""
     if spec.assembler not in COVERED_ASSEMBLERS:
         return f"the {spec.assembler} assembler is not columnar"
-    if spec.unframed:
-        return "lines without a header of their own (unframed rules)"
     missing = [f for f in spec.timestamp_formats if f not in q.STAMP_FORMATS]
     if missing:
         return f"timestamp format {', '.join(missing)} is not columnar"
@@ -301,6 +299,9 @@ class ColumnarParser:
         return years
 
     def _cut_point(self, first: int, last: int, cont: dict, py_records: list[dict]) -> int | None:
+        if self.spec.assembler == "apache-error" or self.spec.unframed:
+            # a headerless line borrows the time of a record before (or after) it, across any cut
+            raise Unsupported("lines without a header of their own in a source read in slices")
         """The last line at which this slice can end: a line with a header of the format, at least
         PG_CHUNK_WINDOW lines before the slice's end (so no later chunk can belong to a message
         before it), inside no multi-line record."""
@@ -788,8 +789,21 @@ class ColumnarParser:
         spanned = set()
         if self.has_spans:
             spanned = set(self.con.execute(f"SELECT line_no FROM {tag}_h WHERE spans IS NOT NULL").fetchnumpy()["line_no"].tolist())
+        unframed = self.spec.assembler == "apache-error" or bool(self.spec.unframed)
+        # lines without a header of their own take the time of the dated record before them (or,
+        # before any, of the first after): the dated records the SQL steps made, in line order
+        dated = deque(self.con.execute(
+            f"SELECT line_no, \"offset\", y, mo, d, sod_us, utc_offset_s, ts_raw FROM {d0} "
+            f"WHERE _ref IS NOT NULL AND mo IS NOT NULL ORDER BY line_no").fetchall()) if unframed else deque()
+
+        def pass_dated(before: float) -> None:
+            while dated and dated[0][0] < before:
+                ln, off, *stamp, ts_raw = dated.popleft()
+                asm._dated({"_stamp": tuple(stamp), "ts_raw": ts_raw, "_line_no": ln, "_offset": off})
+
         for line_no, offset, length, text, no_newline, pat, prev_end, prev_record_end, spans in rows:
             i = line_no - first_line
+            pass_dated(line_no)
             # the open record: the nearest record line before this one, if nothing closed it since
             if i > 0 and kinds[i - 1] == 1 and line_no - 1 != last_line:
                 owner_sql, owner_rec = line_no - 1, None
@@ -833,10 +847,17 @@ class ColumnarParser:
                 records.append(rec)
                 kinds[i] = 1
                 owner_sql, owner_rec = None, rec
+                if unframed and rec.get("_stamp") is not None:
+                    asm._dated(rec)
                 continue
             if looks_binary(data):
                 asm.sink.issue(offset, length, line_no, "binary data", excerpt(text))
                 continue
+            if unframed:
+                from logsalvage.parsing.lines import Line
+                if asm._unframed(Line(line_no, offset, data, length, no_newline=no_newline,
+                                      spans=_parse_spans(spans)), text, valid):
+                    continue
             if syslog and open_ and (text[:1] in (" ", "\t")
                                      or asm.header_like is not None and not asm.header_like.match(text)):
                 self._continue(owner_sql, owner_rec, cont, offset, length, text)
@@ -846,6 +867,14 @@ class ColumnarParser:
             if not valid:
                 reason += " (invalid UTF-8)"
             asm.sink.issue(offset, length, line_no, reason, excerpt(text))
+        if unframed:  # as Assembler.close: the rest take the next dated time, or stay timeless
+            pass_dated(float("inf"))
+            for rec in asm.undated:
+                asm._out(rec)
+            asm.undated = []
+            asm._drain(everything=True)
+            records += self.sink.events
+            self.sink.events = []
         return records
 
     def _continue(self, owner_sql, owner_rec, cont, offset, length, text) -> None:
