@@ -177,7 +177,7 @@ def syslog_file(draw):
     return raw
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=syslog_file(), prefixed=st.booleans())
 def test_grown_syslog_agrees(data, prefixed, tmp_path):
@@ -205,7 +205,7 @@ def pg_messages(draw):
     return ("\n".join(out) + "\n").encode()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=pg_messages())
 def test_postgres_chunk_joining_agrees(data, tmp_path):
@@ -219,7 +219,7 @@ ACCESS = st.builds(lambda ip, user, req, status, size, ref, ua: f'{ip} - {user} 
                    words, words)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.one_of(ACCESS, words), min_size=1, max_size=15))
 def test_grown_access_log_agrees(lines, tmp_path):
@@ -259,7 +259,7 @@ ERROR_LINES = st.one_of(
     words)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(ERROR_LINES, min_size=1, max_size=20))
 def test_grown_error_log_agrees(lines, tmp_path):
