@@ -269,3 +269,26 @@ def test_postgresql_chunks_join_in_sequence_only(tmp_path):
     assert "[3-2] repeated" in reasons[0] and "[4-3] out of sequence" in reasons[1]
     covered, size = _accounted(con, "db01/var/log/messages")
     assert covered == size
+
+
+def test_each_source_records_which_engine_read_it(tmp_path):
+    """Covered formats go to the columnar engine; the others (and --engine reference) to the
+    per-line reference, and the summary says which and why, loudly."""
+    from logsalvage.store import CaseStore
+    from logsalvage.summary import case_summary, render_text
+
+    ev = _tree(tmp_path)
+    (ev / "db01/var/log/postgresql.log").write_text(
+        "2017-12-03 03:45:20 JST [2231] LOG:  connection received: host=10.0.0.1 port=5432\n")
+    result = ingest([ev], tmp_path / "case")
+    parsers = {Path(s["path"]).name: s["parser"] for s in result.sources}
+    assert parsers["messages-20171211"] == "columnar"
+    assert parsers["postgresql.log"].startswith("reference: the pg-stderr assembler is not columnar")
+    with CaseStore(tmp_path / "case", read_only=True) as store:
+        text = render_text(case_summary(store))
+    assert "read line by line by the reference engine" in text and "pg-stderr" in text
+    forced = ingest([ev], tmp_path / "case2", engine="reference")
+    assert {s["parser"] for s in forced.sources} == {"reference: the reference engine was asked for"}
+    assert forced.events == result.events
+    with pytest.raises(UsageError):
+        ingest([ev], tmp_path / "case3", engine="fast")
