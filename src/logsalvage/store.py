@@ -294,19 +294,14 @@ class CaseStore:
             """)
         if dedupe:
             source, copies = "deduped", "copies"
-            # the windows over two narrow columns, joined back (not over the whole wide row)
             self.con.execute("""
-                CREATE OR REPLACE TEMP TABLE copies_of AS
-                SELECT "offset", rn, all_offsets
-                FROM (SELECT "offset", row_number() OVER (PARTITION BY raw ORDER BY "offset") AS rn,
+                CREATE OR REPLACE TEMP VIEW deduped AS
+                SELECT * EXCLUDE (rn, all_offsets, copies),
+                       nullif(concat_ws(',', copies, nullif(array_to_string(all_offsets[2:], ','), '')), '') AS copies
+                FROM (SELECT *, row_number() OVER (PARTITION BY raw ORDER BY "offset") AS rn,
                              list("offset" ORDER BY "offset") OVER (PARTITION BY raw) AS all_offsets
                       FROM staged)
                 WHERE rn = 1""")
-            self.con.execute("""
-                CREATE OR REPLACE TEMP VIEW deduped AS
-                SELECT s.* EXCLUDE (copies),
-                       nullif(concat_ws(',', s.copies, nullif(array_to_string(c.all_offsets[2:], ','), '')), '') AS copies
-                FROM staged s JOIN copies_of c USING ("offset")""")
         else:
             source, copies = "staged", "copies"
         self.con.execute("""
@@ -346,7 +341,6 @@ class CaseStore:
                   f"time zone {src.tz} ({src.tz_basis})", f"time zone {src.tz} ({src.tz_basis})", recovered])
         if dedupe:
             self.con.execute("DROP VIEW deduped")
-            self.con.execute("DROP TABLE copies_of")
         self.con.execute("DROP VIEW staged")
         self.con.execute("DROP TABLE hour_offsets")
         self.con.execute("DROP TABLE occurrences")
