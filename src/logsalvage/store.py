@@ -311,11 +311,6 @@ class CaseStore:
             FROM (SELECT DISTINCT date_trunc('hour', ts_local) AS h FROM staged
                   WHERE ts_local IS NOT NULL AND utc_offset_s IS NULL)
             """, [src.tz, src.tz, src.tz])
-        # the occurrence number of each text within the source (record_key_sql's window), over two
-        # narrow columns: a window over the whole wide row costs more than the insert itself
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE occurrences AS
-            SELECT "offset", row_number() OVER (PARTITION BY hash(raw) ORDER BY "offset") AS occ FROM {source}""")
         self.con.execute(f"""
             INSERT INTO events
             SELECT ? || ':' || s."offset", ?, ?, ?, ?, event_type,
@@ -333,17 +328,14 @@ class CaseStore:
                      WHEN o.transition THEN ? || '; DST transition hour: ambiguous or skipped local time, first offset used'
                      ELSE ? END),
               ?, s."offset", length, line_no, line_count, spans, {copies}, raw, message, {canon}, extra,
-              CASE WHEN process_pid IS NOT NULL AND pg_seq IS NOT NULL THEN hash(process_pid, pg_seq)
-                   ELSE hash(raw, k.occ) END
+              {record_key_sql(per_source="", offset='s."offset"')}
             FROM {source} s LEFT JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local) AND s.utc_offset_s IS NULL
-                 JOIN occurrences k ON k."offset" = s."offset"
             """, [src.source_id, src.source_id, src.host, src.kind, src.format_id, years.basis,
                   f"time zone {src.tz} ({src.tz_basis})", f"time zone {src.tz} ({src.tz_basis})", recovered])
         if dedupe:
             self.con.execute("DROP VIEW deduped")
         self.con.execute("DROP VIEW staged")
         self.con.execute("DROP TABLE hour_offsets")
-        self.con.execute("DROP TABLE occurrences")
         stats = self.con.execute(
             "SELECT count(*), min(ts_utc), max(ts_utc) FROM events WHERE source_id = ?", [src.source_id]).fetchone()
         n_issues = self.con.execute("SELECT count(*) FROM issues WHERE source_id = ?", [src.source_id]).fetchone()[0]
