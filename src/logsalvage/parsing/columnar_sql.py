@@ -79,19 +79,6 @@ def extract(target: str, source: str, anchored: bool) -> str:
     return f"regexp_extract({target}, {lit(rx)}, [{', '.join(lit(n) for n in names)}])"
 
 
-def _fraction(frac: str) -> str:
-    return f"COALESCE(TRY_CAST(substr({frac} || '000000', 1, 6) AS BIGINT), 0)"
-
-
-def _sod(h: str, mi: str, s: str, frac: str) -> str:
-    return f"(((CAST({h} AS BIGINT) * 60 + CAST({mi} AS BIGINT)) * 60 + CAST({s} AS BIGINT)) * 1000000 + {_fraction(frac)})"
-
-
-def _valid(mo: str, d: str, h: str, mi: str, s: str) -> str:
-    return (f"({mo} BETWEEN 1 AND 12 AND CAST({d} AS INTEGER) BETWEEN 1 AND {_DAYS}[{mo}] "
-            f"AND CAST({h} AS INTEGER) < 24 AND CAST({mi} AS INTEGER) < 60 AND CAST({s} AS INTEGER) <= 60)")
-
-
 def _offset(text: str) -> str:
     """``timestamps._offset``: '+0900', '+09:00', '-05', 'Z', an abbreviation → seconds; else NULL."""
     digits = f"replace(substr({text}, 2), ':', '')"
