@@ -5,9 +5,8 @@ columnar engine more than a few milliseconds (RE2 does not backtrack)."""
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
+import sys
 import time
 from pathlib import Path
 
@@ -22,16 +21,8 @@ from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.sources import detect_format
 from differential import differences
 
-CORPUS_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-
-
-def read_bytes(rel: str) -> bytes:
-    data = (CORPUS_ROOT / rel).read_bytes()
-    if rel.endswith(".gz"):
-        return gzip.decompress(data)
-    if rel.endswith(".bz2"):
-        return bz2.decompress(data)
-    return data
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
+from corpus_support import CORPUS_ROOT, read_bytes  # noqa: E402
 
 COVERED = [s.id for s in log_formats() if not_covered(s) is None]
 PREFIX = "DATABASE=%d,USER=%u,CLIENT=%r,"

@@ -36,6 +36,7 @@ from logsalvage.parsing.columnar_lines import LINE_SCHEMA, iter_line_tables
 from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, PG_PART_FIELDS, PG_SECONDARY, PG_SYSLOG_LIMIT, Assembler, LineParser, ParseContext,
                                        _Pending, excerpt, looks_binary)
 from logsalvage.parsing.formats import FormatSpec, LinePattern
+from logsalvage.parsing.lines import Line
 from logsalvage.parsing.pg_prefix import line_source
 from logsalvage.parsing.years import Anchor, RolloverTracker, ordinal
 from logsalvage.staging import STAGE_SCHEMA, YearState, record_columns
@@ -206,7 +207,8 @@ class ColumnarParser:
         carried = "".join(f", {q.ident(c)}" for c in self.line_fields)
         carried += ", spans" if self.has_spans else ", CAST(NULL AS VARCHAR) AS spans"
         carried += ", copies" if self.has_copies else ", CAST(NULL AS VARCHAR) AS copies"
-        self.carried = carried
+        # what each record takes from its first line (columns of the table h below)
+        self.carried = "".join(f", {q.ident(c)}" for c in self.line_fields) + ", spans, copies"
         h = self._mat("h", f"""SELECT line_no, "offset", length, text, no_newline{carried},
             lag("offset" + length) OVER (ORDER BY line_no) AS prev_end,
             lag(CASE WHEN spans IS NULL THEN "offset" + length
@@ -333,8 +335,8 @@ class ColumnarParser:
                                    if c in self.columns))
         if "request" in {g for _, p in live for g in q.group_names(p.source)}:
             names += [k for k in _REQUEST_KEYS if k not in names]
-        if any(True for _ in live):
-            names += [] if "line_end" in names else ["line_end"]
+        if live and "line_end" not in names:
+            names.append("line_end")
         parts = []
         for k, pat in live:
             source, tail = _head_source(pat.source)
@@ -354,13 +356,13 @@ class ColumnarParser:
             request = "s.request" if "request" in groups else "CAST(NULL AS VARCHAR)"
             ts = f"trim(s.{q.ident(ts_field)}, '[]')" if ts_field and ts_field in groups else "CAST(NULL AS VARCHAR)"
             select = ", ".join(f"{v} AS {q.ident(c)}" for c, v in cols.items())
-            parts.append(f"""SELECT line_no, "offset", length, no_newline{self.carried.replace(', CAST(NULL AS VARCHAR) AS spans', ', spans').replace(', CAST(NULL AS VARCHAR) AS copies', ', copies')}, text AS raw, {message} AS message,
+            parts.append(f"""SELECT line_no, "offset", length, no_newline{self.carried}, text AS raw, {message} AS message,
                                     {request} AS _request, {ts} AS ts_raw,
                                     {q.lit(pat.event_type or self.spec.event_type)} AS event_type{', ' if select else ''}{select}
                              FROM (SELECT *, {q.extract('text', rx, anchored=True)} AS s
                                    FROM {tag}_h WHERE pat = {k})""")
         if not parts:
-            parts.append(f"""SELECT line_no, "offset", length, no_newline{self.carried.replace(', CAST(NULL AS VARCHAR) AS spans', ', spans').replace(', CAST(NULL AS VARCHAR) AS copies', ', copies')}, text AS raw, text AS message,
+            parts.append(f"""SELECT line_no, "offset", length, no_newline{self.carried}, text AS raw, text AS message,
                                     text AS _request, text AS ts_raw, text AS event_type FROM {tag}_h WHERE false""")
         body = " UNION ALL ".join(parts)
         if "http_method" in names:
@@ -485,22 +487,16 @@ class ColumnarParser:
         reference code."""
         con = self.con
         pg_lines = f"(SELECT * FROM {d0} WHERE _ref = {self.pg_ref})"
-        regular = con.execute(f"""
-            SELECT count(*) FILTER (WHERE pg_chunk IS NOT NULL AND pg_chunk <> 1 AND NOT COALESCE(
-                       prev_seq = pg_seq AND prev_chunk = pg_chunk - 1 AND line_no - head <= {PG_CHUNK_WINDOW}, false)) = 0
-            FROM (SELECT *, lag(pg_seq) OVER w AS prev_seq, lag(pg_chunk) OVER w AS prev_chunk,
-                         max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END) OVER (w ROWS UNBOUNDED PRECEDING) AS head
-                  FROM (SELECT line_no, _pid, pg_seq, pg_chunk FROM {pg_lines})
-                  WINDOW w AS (PARTITION BY _pid ORDER BY line_no))""").fetchall()[0][0]
-        if regular:
-            # every continuation follows its predecessor: the message each line belongs to (the line
-            # of its first chunk) and its number of lines are window functions over narrow columns
-            pgk = self._mat("pgk", f"""
-                SELECT line_no, _head, count(*) OVER (PARTITION BY _pid, _head) AS _parts
-                FROM (SELECT line_no, _pid, max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END)
-                                              OVER (PARTITION BY _pid ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS _head
-                      FROM {pg_lines})""")
-        else:
+        # the message each line belongs to (the line of its first chunk) and its number of lines,
+        # window functions over narrow columns; right when every continuation follows its predecessor
+        pgk = self._mat("pgk", f"""
+            SELECT line_no, _head, count(*) OVER (PARTITION BY _pid, _head) AS _parts,
+                   pg_chunk IS NULL OR pg_chunk = 1 OR COALESCE(prev_seq = pg_seq AND prev_chunk = pg_chunk - 1
+                                                                AND line_no - _head <= {PG_CHUNK_WINDOW}, false) AS _in_order
+            FROM (SELECT line_no, _pid, pg_seq, pg_chunk, lag(pg_seq) OVER w AS prev_seq, lag(pg_chunk) OVER w AS prev_chunk,
+                         max(CASE WHEN pg_chunk IS NULL OR pg_chunk = 1 THEN line_no END) OVER (w ROWS UNBOUNDED PRECEDING) AS _head
+                  FROM {pg_lines} WINDOW w AS (PARTITION BY _pid ORDER BY line_no))""")
+        if not con.execute(f"SELECT bool_and(_in_order) FROM {pgk}").fetchall()[0][0]:
             # chunks lost, repeated or out of order (carved images): the reference's decisions, on
             # narrow columns only (whose messages may stay open past any slice boundary)
             if self.may_cut:
@@ -841,7 +837,6 @@ class ColumnarParser:
             if rec is not None:
                 if "_pg" in rec:
                     raise Unsupported("a PostgreSQL line that is not valid UTF-8 or has an impossible date")
-                from logsalvage.parsing.lines import Line
                 asm._provenance(rec, Line(line_no, offset, data, length, no_newline=no_newline,
                                           spans=_parse_spans(spans)), text, valid)
                 records.append(rec)
@@ -854,7 +849,6 @@ class ColumnarParser:
                 asm.sink.issue(offset, length, line_no, "binary data", excerpt(text))
                 continue
             if unframed:
-                from logsalvage.parsing.lines import Line
                 if asm._unframed(Line(line_no, offset, data, length, no_newline=no_newline,
                                       spans=_parse_spans(spans)), text, valid):
                     continue
@@ -879,7 +873,6 @@ class ColumnarParser:
 
     def _continue(self, owner_sql, owner_rec, cont, offset, length, text) -> None:
         if owner_rec is not None:
-            from logsalvage.parsing.lines import Line
             self.asm._continue(owner_rec, Line(0, offset, b"", length), text)
         else:
             cont.setdefault(owner_sql, []).append((offset, length, text))
