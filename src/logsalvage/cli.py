@@ -1,6 +1,7 @@
 """Command line: argument parsing, progress on stderr, exit codes. No logic of its own.
 
-Exit codes: 0 success; 1 failure; 2 usage or configuration error (one line on stderr).
+Exit codes: 0 success; 1 failure; 2 usage or configuration error (one line on stderr); 130
+interrupted (SIGINT), 143 terminated (SIGTERM).
 With ``--json`` only JSON goes to stdout; progress and messages go to stderr.
 """
 
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 from logsalvage import __version__
-from logsalvage.errors import EXIT_FAILURE, EXIT_OK, LogsalvageError, UsageError
+from logsalvage.textsafe import json_text, printable, printable_data  # evidence text on a terminal
+from logsalvage.errors import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, LogsalvageError, Terminated,
+                               UsageError, database_failure)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json_text(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @contextmanager
@@ -33,6 +37,7 @@ def _progress(label: str):
         yield lambda name, done, total=None: None
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     progress = Progress(TextColumn(label), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -43,7 +48,8 @@ def _progress(label: str):
     def update(name: str, done: int, total: int | None = None) -> None:
         if total is not None:
             progress.update(task, total=total)
-        progress.update(task, completed=done, description=name[-60:])
+        # an evidence file name: its control characters as escapes, its brackets not rich markup
+        progress.update(task, completed=done, description=escape(printable(name)[-60:]))
 
     with progress:
         yield update
@@ -99,11 +105,11 @@ def cmd_ingest(args) -> int:
     if args.json:
         _print_json(result.as_dict())
     else:
-        print(f"{result.sources_new} source(s) ingested, {result.sources_known} already in the case; "
-              f"{result.events} events, {result.issues} issues -> {Path(args.case) / 'case.duckdb'}")
+        print(printable(f"{result.sources_new} source(s) ingested, {result.sources_known} already in the case; "
+                        f"{result.events} events, {result.issues} issues -> {Path(args.case) / 'case.duckdb'}"))
         for why, paths in _reference_reasons(result.sources).items():
-            print(f"read line by line by the reference engine, {len(paths)} source(s) ({paths[0]}"
-                  f"{', …' if len(paths) > 1 else ''}): {why}")
+            print(printable(f"read line by line by the reference engine, {len(paths)} source(s) ({paths[0]}"
+                            f"{', …' if len(paths) > 1 else ''}): {why}"))
     return EXIT_OK
 
 
@@ -138,7 +144,7 @@ def cmd_export(args) -> int:
         raise UsageError(f"output directory does not exist: {out.parent}")
     with CaseStore(Path(args.case), read_only=True) as store:
         n = export(store, args.format, out)
-    print(f"{n} events written to {out}", file=sys.stderr)
+    print(printable(f"{n} events written to {out}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -170,10 +176,10 @@ def cmd_carve(args) -> int:
         _print_json(result.as_dict())
     else:
         where = result.output or str(Path(args.case) / "case.duckdb")
-        print(f"{result.events} records carved from {result.image} ({result.joined} rejoined across blocks, "
-              f"{result.duplicates} duplicate copies merged, {result.issues} issues) -> {where}")
+        print(printable(f"{result.events} records carved from {result.image} ({result.joined} rejoined across "
+                        f"blocks, {result.duplicates} duplicate copies merged, {result.issues} issues) -> {where}"))
         for problem in result.problems:
-            print(f"note: {problem}", file=sys.stderr)
+            print(f"note: {printable(problem)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -204,7 +210,7 @@ def cmd_continuity(args) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(render_text(result))
+        print(render_text(printable_data(result)))
     return EXIT_OK
 
 
@@ -234,7 +240,7 @@ def cmd_compare(args) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(render_compare(result))
+        print(render_compare(printable_data(result)))
     return EXIT_OK
 
 
@@ -249,7 +255,7 @@ def cmd_plot(args) -> int:
         _print_json({"figures": [str(p) for p in written]})
     else:
         for p in written:
-            print(p)
+            print(printable(p))
     return EXIT_OK
 
 
@@ -269,8 +275,8 @@ def cmd_detect(args) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(render_text(result))
-        print(f"\nfindings written to {path}")
+        print(render_text(printable_data(result)))
+        print(f"\nfindings written to {printable(path)}")
     return EXIT_OK
 
 
@@ -291,9 +297,9 @@ def cmd_investigate(args) -> int:
         cov_text = "n/a" if cov is None else f"{cov * 100:.2f} %"
         print(f"exfiltration: {v.get('exfiltration')} (confidence {v.get('confidence')}; the database log covers "
               f"{cov_text} of the exposure window)")
-        print(f"report: {result.report}")
+        print(printable(f"report: {result.report}"))
         timeline = f"   timeline (Timesketch): {result.timeline}" if result.timeline else ""
-        print(f"findings: {result.findings}{timeline}")
+        print(printable(f"findings: {result.findings}{timeline}"))
         took = ", ".join(f"{step} {duration_label(sec)}" for step, sec in result.seconds.items() if sec >= 0.5)
         print(f"time: {took or 'every step reused'}; peak memory {result.peak_rss_mib:.0f} MiB", file=sys.stderr)
     return EXIT_OK
@@ -434,22 +440,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (main() called by a host program): leave SIGTERM alone
+        previous = None
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except LogsalvageError as exc:
-        print(f"logsalvage: error: {exc}", file=sys.stderr)
+        print(f"logsalvage: error: {printable(exc)}", file=sys.stderr)  # may quote evidence names
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("logsalvage: interrupted; finished sources are kept, run the command again to resume",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"logsalvage: {what}; finished sources are kept, run the command again to resume", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_FAILURE
     except OSError as exc:
-        print(f"logsalvage: error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", file=sys.stderr)
+        print(printable(f"logsalvage: error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"),
+              file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as exc:
+        failure = database_failure(exc)
+        if failure is None:
+            raise
+        code, message = failure
+        if code == EXIT_INTERRUPTED:
+            message = "interrupted; finished sources are kept, run the command again to resume"
+        print(f"logsalvage: {'' if code == EXIT_INTERRUPTED else 'error: '}{message}", file=sys.stderr)
+        return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Exit codes (documented in the README):
   0  success
   1  other failure (an internal error, an I/O failure outside the evidence)
   2  usage or configuration error: a bad argument, a broken config, an unusable path
+  130 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM): finished sources are kept, the
+      unfinished one is parsed again by the next run
 """
 
 from __future__ import annotations
@@ -11,6 +13,30 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds (staging cleaned, the open transaction
+    rolled back) exactly as an interrupt does."""
+
+
+def database_failure(exc: BaseException) -> tuple[int, str] | None:
+    """Exit code and one-line message for an error raised by the case database engine (DuckDB),
+    or None for any other exception. Recognised by module, so this module needs no engine import."""
+    if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+        return None
+    name = type(exc).__name__
+    if name == "InterruptException":
+        return EXIT_INTERRUPTED, "interrupted"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    text = str(exc)
+    if "No space left" in text or "max_temp_directory_size" in text or ("disk" in text.lower() and "full" in text.lower()):
+        return EXIT_FAILURE, ("the case database ran out of disk space (its files and its temporary directory "
+                              f"CASE/tmp): free space or use a case directory on a larger disk, then run the "
+                              f"command again to resume ({first})")
+    return EXIT_FAILURE, f"case database: {first}"
 
 
 class LogsalvageError(Exception):

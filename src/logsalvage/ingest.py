@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta, timezone as dt_timezone, tzinfo
+from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
 from pathlib import Path
 from typing import Callable
 
@@ -24,13 +24,13 @@ from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.listings import InventoryEntry, ListingParser, Problem, parse_inventory_line
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
-from logsalvage.parsing.years import Anchor, fit_leap_days, resolve_base_year
+from logsalvage.parsing.years import Anchor, describe_guesses, fit_leap_days, resolve_base_year
 from logsalvage.sources import (Candidate, ReadProblem, discover, open_text_stream, read_small, sha256_of,
                                 stream_lines)
 from logsalvage.cluster import map_ordered
 from logsalvage.staging import StagedSource, StageSink, StageWriter, YearState
 from logsalvage.model import Source
-from logsalvage.store import CaseStore, YearDecision
+from logsalvage.store import CaseStore, YearDecision, check_case_outside
 from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif, zone_or_none
 
 YEARFUL_FIRST = {"apache-access": 0, "apache-error": 0, "vsftpd": 0, "xferlog": 0, "postgresql-stderr": 0,
@@ -119,33 +119,42 @@ def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) 
     return settings
 
 
-def choose_anchor(cand: Candidate, config: CaseConfig, store: CaseStore, host: str) -> Anchor:
-    """The date a year-less file cannot be later than, strongest evidence first."""
+def choose_anchor(cand: Candidate, config: CaseConfig, store: CaseStore, host: str, tz: str = "UTC") -> Anchor:
+    """The date a year-less file cannot be later than, strongest evidence first.
+
+    The records carry the host's local date, so an instant (the file's mtime, a tar header's time,
+    the acquisition time) is taken as a date on the host's clock, in its zone ``tz``: a Tokyo
+    file last written at 00:20 on Jan 1 local time was written on Jan 1, not on Dec 31 (UTC)."""
     rotated = cand.rotation_date
     if rotated:
         return Anchor(rotated, f"rotation date in the file name {cand.name!r}")
+    zone = _tzinfo(tz)
     acquired = config.acquired
     if cand.mtime and cand.mtime.year >= 1995 and (acquired is None or cand.mtime <= acquired + timedelta(days=1)):
-        return Anchor(cand.mtime.date(), f"modification time {cand.mtime.isoformat()}"
+        local = cand.mtime.astimezone(zone)
+        return Anchor(local.date(), f"modification time {local.isoformat()} in {tz}"
                       + (" (tar header)" if cand.member else ""))
     if acquired:
-        return Anchor(acquired.date(), f"acquisition date {acquired.isoformat()} from the case config")
+        local = acquired.astimezone(zone)
+        return Anchor(local.date(), f"acquisition time {local.isoformat()} in {tz} from the case config")
     span = store.host_dated_span(host)
     if span:
         return Anchor(span[1], f"latest dated record of host {host} ({span[1]})")
-    today = date.today()
-    return Anchor(today, f"no anchor in the evidence or config: today's date {today} (weak)")
+    today = datetime.now(zone).date()
+    return Anchor(today, f"no anchor in the evidence or config: today's date {today} in {tz} (weak)")
 
 
-def decide_years(ys: YearState, cand: Candidate, config: CaseConfig, store: CaseStore, host: str) -> YearDecision:
+def decide_years(ys: YearState, cand: Candidate, config: CaseConfig, store: CaseStore, host: str,
+                 tz: str = "UTC") -> YearDecision:
     if ys.yearless == 0:
         return YearDecision(None, 0, "year in record")
-    anchor = choose_anchor(cand, config, store, host)
+    anchor = choose_anchor(cand, config, store, host, tz)
     base = resolve_base_year(ys.max_ordinal_in_last_epoch, anchor)
     base, moved = fit_leap_days(base, ys.last_epoch, ys.feb29_epochs)
     basis = f"year inferred: last record not after {anchor.latest} ({anchor.basis})"
     if ys.rollovers:
         basis += f"; {ys.rollovers} year roll-over(s) in the file"
+    basis += describe_guesses(ys.guesses, ys.guessed)
     if moved > 0:
         basis += f"; moved back {moved} year(s) so Feb 29 falls in a leap year"
     elif moved < 0:
@@ -248,7 +257,7 @@ def _commit(cand: Candidate, staged: StagedSource, store: CaseStore, settings: H
         store.add_copy(staged.source_id, cand.rel, cand.member, host, cand.kind)
         result.sources_known += 1
         return
-    years = decide_years(staged.years, cand, config, store, host)
+    years = decide_years(staged.years, cand, config, store, host, settings.tz)
     src = Source(staged.source_id, staged.sha256, cand.rel, cand.member, host, cand.kind, cand.format_id,
                  cand.size, cand.compression, cand.mtime, cand.rotation_date, sql_zone_name(settings.tz),
                  settings.tz_basis)
@@ -288,7 +297,7 @@ def _store_file_evidence(cand: Candidate, store: CaseStore, config: CaseConfig,
     prefix = _FS_ISSUE_PREFIX[cand.role]
     s = settings.get(host) or HostSettings()
     if cand.role == "listing":
-        parser = ListingParser(_tzinfo(s.tz), f"{s.tz} ({s.tz_basis})", choose_anchor(cand, config, store, host))
+        parser = ListingParser(_tzinfo(s.tz), f"{s.tz} ({s.tz_basis})", choose_anchor(cand, config, store, host, s.tz))
         feed, table = parser.feed, "file_listing"
         cols = ["host", "input_path", "member", "directory", "name", "path", "type", "mode", "links", "owner", "grp",
                 "size", "time_kind", "time", "time_raw", "target", "line_no", "time_basis", "time_precision"]
@@ -336,15 +345,6 @@ def _clear_staging(stage_dir: Path) -> None:
     if stage_dir.is_dir():
         for p in stage_dir.glob("*.parquet"):
             p.unlink(missing_ok=True)
-
-
-def check_case_outside(case_dir: Path, paths: list[Path]) -> None:
-    case = Path(case_dir).resolve()
-    for p in paths:
-        ev = Path(p).resolve()
-        if case == ev or ev in case.parents:
-            raise UsageError(f"the case directory {case_dir} is inside the evidence {p}: outputs never go "
-                             "into the evidence tree")
 
 
 def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: str | None = None,

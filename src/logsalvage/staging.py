@@ -8,7 +8,9 @@ year epoch) because the year of a year-less record is decided only when the whol
 
 from __future__ import annotations
 
+import errno
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -47,6 +49,8 @@ class YearState:
     rollovers: int = 0
     max_ordinal_in_last_epoch: int = -1
     feb29_epochs: set[int] = field(default_factory=set)
+    guesses: list[str] = field(default_factory=list)  # readings that rest on a long quiet stretch (years)
+    guessed: int = 0
 
 
 @dataclass
@@ -93,21 +97,37 @@ class StageWriter:
         self._issues = pq.ParquetWriter(self.issues_path, ISSUE_SCHEMA, compression="none")
 
     def events(self, columns: dict[str, list]) -> None:
-        self._events.write_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
+        with _naming(self.events_path):
+            self._events.write_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
 
     def event_table(self, table: pa.Table) -> None:
         # row groups of a bounded size: the case database reads a column chunk in one allocation
-        self._events.write_table(table, row_group_size=ROW_GROUP)
+        with _naming(self.events_path):
+            self._events.write_table(table, row_group_size=ROW_GROUP)
 
     def issues(self, rows: list[tuple]) -> None:
         if rows:
             cols = list(zip(*rows))
-            self._issues.write_table(pa.Table.from_arrays(
-                [pa.array(list(c), type=f.type) for c, f in zip(cols, ISSUE_SCHEMA)], schema=ISSUE_SCHEMA))
+            with _naming(self.issues_path):
+                self._issues.write_table(pa.Table.from_arrays(
+                    [pa.array(list(c), type=f.type) for c, f in zip(cols, ISSUE_SCHEMA)], schema=ISSUE_SCHEMA))
 
     def close(self) -> None:
-        self._events.close()
-        self._issues.close()
+        with _naming(self.events_path):
+            self._events.close()
+        with _naming(self.issues_path):
+            self._issues.close()
+
+
+@contextmanager
+def _naming(path: Path):
+    """An I/O failure while staging (a full disk) names the staging file it was writing."""
+    try:
+        yield
+    except OSError as exc:
+        if getattr(exc, "filename", None):
+            raise
+        raise OSError(exc.errno or errno.EIO, f"cannot write staging file ({exc.strerror or exc})", str(path)) from exc
 
 
 class StageSink:
@@ -157,6 +177,7 @@ class StageSink:
         t = self.tracker
         self.years.last_epoch, self.years.rollovers = t.epoch, t.rollovers
         self.years.max_ordinal_in_last_epoch = t.max_ordinal_in_last_epoch
+        self.years.guesses, self.years.guessed = list(t.guesses), t.guessed
         return self.years
 
     def _columns(self, rows: list[dict]) -> dict[str, list]:
@@ -171,7 +192,7 @@ class StageSink:
                 cols["y"][i] = year_not_after(mo, d, self.anchor)
                 cols["ts_note"][i] = rec.get("_ts_note") or self.anchor_note
             else:
-                epoch = tracker.feed(mo, d)
+                epoch = tracker.feed(mo, d, rec["_line_no"])
                 cols["year_epoch"][i] = epoch
                 self.years.yearless += 1
                 if mo == 2 and d == 29:

@@ -24,6 +24,9 @@ from logsalvage.staging import StagedSource
 DB_NAME = "case.duckdb"
 SCHEMA_VERSION = 3
 
+# a record of a repeated local hour (DST ends) that comes after a later time of that hour by more
+# than this, in file order, is in the second pass of the hour (see CaseStore._local_to_utc)
+DST_STEP_BACK_MIN = 10
 _CANON_SQL = ",\n  ".join(f'"{name}" {typ}' for name, typ in CANONICAL_FIELDS.items())
 
 SCHEMA = f"""
@@ -162,6 +165,36 @@ class YearDecision:
     basis: str
 
 
+def check_case_dir(case_dir: Path) -> None:
+    """A case directory is ours or new: an existing directory without a case database must be
+    empty, so that a mistyped ``--case`` never turns another directory (its files deleted from
+    ``staging/``, its report.html overwritten) into a case."""
+    case_dir = Path(case_dir)
+    if case_dir.exists() and not case_dir.is_dir():
+        raise UsageError(f"the case directory {case_dir} is a file, not a directory")
+    if case_dir.is_dir() and not (case_dir / DB_NAME).exists():
+        try:
+            entries = sorted(p.name for p in case_dir.iterdir())
+        except OSError as exc:
+            raise UsageError(f"cannot read the case directory {case_dir}: {exc.strerror or exc}") from None
+        if entries:
+            shown = ", ".join(entries[:3]) + (", …" if len(entries) > 3 else "")
+            raise UsageError(f"{case_dir} is not a logsalvage case (no {DB_NAME}) and not empty ({shown}): "
+                             "give a new or empty directory, or an existing case")
+
+
+def check_case_outside(case_dir: Path, paths: list[Path]) -> None:
+    """Outputs never go into the evidence: the case may not be an evidence path, lie inside an
+    evidence directory, or be the directory that holds an evidence file (its database, staging
+    and report would sit among the evidence files)."""
+    case = Path(case_dir).resolve()
+    for p in paths:
+        ev = Path(p).resolve()
+        if case == ev or ev in case.parents or (not ev.is_dir() and case == ev.parent):
+            raise UsageError(f"the case directory {case_dir} is inside the evidence {p}: outputs never go "
+                             "into the evidence tree")
+
+
 class CaseStore:
     """A case directory's database."""
 
@@ -171,6 +204,7 @@ class CaseStore:
         if read_only and not self.path.exists():
             raise UsageError(f"no case database at {self.path} (run 'logsalvage ingest' first)")
         if not read_only:
+            check_case_dir(self.case_dir)
             self.case_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
@@ -183,7 +217,8 @@ class CaseStore:
         self.con.execute("SET preserve_insertion_order = false")
         # DuckDB's own progress bar writes to stdout, which belongs to --json output
         self.con.execute("SET enable_progress_bar = false")
-        self.con.execute(f"SET temp_directory = '{(self.case_dir / 'tmp').as_posix()}'" if not read_only else "SELECT 1")
+        if not read_only:  # (a path with a quote in it must stay a path: SET takes no parameters)
+            self.con.execute(f"SET temp_directory = '{_sql_str((self.case_dir / 'tmp').as_posix())}'")
         if not read_only:
             self.con.execute(SCHEMA)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
@@ -221,9 +256,12 @@ class CaseStore:
         return self.con.execute("SELECT 1 FROM sources WHERE source_id = ?", [source_id]).fetchone() is not None
 
     def add_copy(self, source_id: str, path: str, member: str | None, host: str, kind: str) -> None:
+        """Record ``path``/``member`` as another copy of a source already read — unless it is that
+        source's own input read again (a repeated ingest), which is no copy."""
         exists = self.con.execute(
-            "SELECT 1 FROM source_copies WHERE source_id=? AND path=? AND member IS NOT DISTINCT FROM ?",
-            [source_id, path, member]).fetchone()
+            """SELECT 1 FROM source_copies WHERE source_id=? AND path=? AND member IS NOT DISTINCT FROM ?
+               UNION ALL SELECT 1 FROM sources WHERE source_id=? AND path=? AND member IS NOT DISTINCT FROM ?""",
+            [source_id, path, member, source_id, path, member]).fetchone()
         if not exists:
             self.con.execute("INSERT INTO source_copies VALUES (?, ?, ?, ?, ?)", [source_id, path, member, host, kind])
 
@@ -282,8 +320,6 @@ class CaseStore:
                                  source_id || ':' || event_offset FROM read_parquet({_parquet_list(staged.issues_paths)})""")
         canon = ", ".join(f'"{c}"' for c in CANONICAL_FIELDS)
         base = years.base_year if years.base_year is not None else 1970
-        # local -> UTC through the offset of each distinct local hour (one ICU lookup per hour, not
-        # per row); a local hour whose offset differs at its start and end is a DST transition hour
         self.con.execute(f"""
             CREATE OR REPLACE TEMP VIEW staged AS
             SELECT *, CASE WHEN mo IS NULL THEN NULL
@@ -304,18 +340,13 @@ class CaseStore:
                 WHERE rn = 1""")
         else:
             source, copies = "staged", "copies"
-        self.con.execute("""
-            CREATE OR REPLACE TEMP TABLE hour_offsets AS
-            SELECT h, timezone(?, h) AS utc_start,
-                   (timezone(?, h + INTERVAL 1 HOUR) - timezone(?, h)) <> INTERVAL 1 HOUR AS transition
-            FROM (SELECT DISTINCT date_trunc('hour', ts_local) AS h FROM staged
-                  WHERE ts_local IS NOT NULL AND utc_offset_s IS NULL)
-            """, [src.tz, src.tz, src.tz])
+        dst = self._local_to_utc(src.tz, source, file_order=not dedupe)
         self.con.execute(f"""
             INSERT INTO events
             SELECT ? || ':' || s."offset", ?, ?, ?, ?, event_type,
               CASE WHEN ts_local IS NULL THEN NULL
                    WHEN utc_offset_s IS NOT NULL THEN timezone('UTC', ts_local - to_seconds(utc_offset_s))
+                   {'WHEN d."offset" IS NOT NULL THEN d.utc' if dst else ''}
                    ELSE o.utc_start + (ts_local - o.h) END,
               ts_local, ts_raw,
               concat_ws('; ',
@@ -325,13 +356,15 @@ class CaseStore:
                                        ELSE ? END),
                 CASE WHEN mo IS NULL THEN NULL
                      WHEN utc_offset_s IS NOT NULL THEN 'UTC offset in record'
-                     WHEN o.transition THEN ? || '; DST transition hour: ambiguous or skipped local time, first offset used'
-                     ELSE ? END),
+                     ELSE concat_ws('; ', ?, {'d.dst_note' if dst else 'NULL'}) END),
               ?, s."offset", length, line_no, line_count, spans, {copies}, raw, message, {canon}, extra,
               {record_key_sql(per_source="", offset='s."offset"')}
             FROM {source} s LEFT JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local) AND s.utc_offset_s IS NULL
+            {'LEFT JOIN dst_records d ON d."offset" = s."offset"' if dst else ''}
             """, [src.source_id, src.source_id, src.host, src.kind, src.format_id, years.basis,
-                  f"time zone {src.tz} ({src.tz_basis})", f"time zone {src.tz} ({src.tz_basis})", recovered])
+                  f"time zone {src.tz} ({src.tz_basis})", recovered])
+        if dst:
+            self.con.execute("DROP TABLE dst_records")
         if dedupe:
             self.con.execute("DROP VIEW deduped")
         self.con.execute("DROP VIEW staged")
@@ -347,6 +380,73 @@ class CaseStore:
         self.con.execute("COMMIT")
         staged.discard()
         return {"events": stats[0], "issues": n_issues, "first": stats[1], "last": stats[2]}
+
+    def _local_to_utc(self, tz: str, source: str, *, file_order: bool) -> bool:
+        """Offsets of the local hours of the ``staged`` records in ``tz`` (table ``hour_offsets``), and
+        when a DST change is near some of them, each of those records placed on its own (table
+        ``dst_records``: its UTC and a note when its local time is repeated or skipped). Returns
+        whether ``dst_records`` was made.
+
+        Per distinct local hour, not per row (a few ICU lookups per hour): the offsets 6 hours before
+        and after it. Where the two differ, a local time valid with one offset only takes it; one
+        valid with both (the hour repeated when the clock goes back) is its first occurrence (the
+        offset before the change) — unless, in file order, it follows a record of that hour whose
+        time is later by more than ``DST_STEP_BACK_MIN`` minutes: the clock went back in between, so
+        it is the second occurrence; one valid with neither (skipped when the clock goes forward)
+        is read with the offset before the change, as Python's zoneinfo reads it (fold=0). Records
+        carved from an image have no file order: a repeated time is its first occurrence.
+        """
+        self.con.execute("""
+            CREATE OR REPLACE TEMP TABLE hour_offsets AS
+            SELECT h, timezone('UTC', h - to_seconds(before_s)) AS utc_start, before_s, after_s,
+                   before_s <> after_s AS transition
+            FROM (SELECT h, (epoch(timezone(?, u - INTERVAL 6 HOUR)) - epoch(u - INTERVAL 6 HOUR))::BIGINT AS before_s,
+                            (epoch(timezone(?, u + INTERVAL 6 HOUR)) - epoch(u + INTERVAL 6 HOUR))::BIGINT AS after_s
+                  FROM (SELECT h, timezone(?, h) AS u
+                        FROM (SELECT DISTINCT date_trunc('hour', ts_local) AS h FROM staged
+                              WHERE ts_local IS NOT NULL AND utc_offset_s IS NULL)))
+            """, [tz, tz, tz])
+        if not self.con.execute("SELECT count(*) FROM hour_offsets WHERE transition").fetchone()[0]:
+            return False
+        if file_order:
+            second = f"""SELECT "offset", bool_or(back) OVER (PARTITION BY h ORDER BY "offset" ROWS UNBOUNDED PRECEDING) AS second
+                         FROM (SELECT "offset", h, ts_local < max(ts_local) OVER (PARTITION BY h ORDER BY "offset"
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL {DST_STEP_BACK_MIN} MINUTE AS back
+                               FROM valid WHERE first_ok AND second_ok)"""
+            first_why = "no earlier record of the file shows a later time of that hour"
+        else:
+            second = 'SELECT "offset", false AS second FROM valid WHERE false'
+            first_why = "carved records have no file order to show a second one"
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE dst_records AS
+            WITH placed AS (
+              SELECT s."offset", o.h, s.ts_local, o.before_s, o.after_s,
+                     timezone('UTC', s.ts_local - to_seconds(o.before_s)) AS first_utc,
+                     timezone('UTC', s.ts_local - to_seconds(o.after_s)) AS second_utc
+              FROM {source} s JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local)
+              WHERE o.transition AND s.utc_offset_s IS NULL),
+            valid AS (
+              SELECT *, timezone(?, first_utc) = ts_local AS first_ok, timezone(?, second_utc) = ts_local AS second_ok
+              FROM placed),
+            passes AS ({second})
+            SELECT v."offset",
+              CASE WHEN v.first_ok AND v.second_ok AND coalesce(p.second, false) THEN v.second_utc
+                   WHEN v.second_ok AND NOT v.first_ok THEN v.second_utc
+                   ELSE v.first_utc END AS utc,
+              CASE WHEN v.first_ok AND v.second_ok AND coalesce(p.second, false)
+                     THEN 'DST: local time repeated when the clock went back, taken as its second occurrence ('
+                          || {_utc_offset_sql("v.after_s")} || '): an earlier record of the file shows a later '
+                          || 'time of that hour (by more than {DST_STEP_BACK_MIN} minutes)'
+                   WHEN v.first_ok AND v.second_ok
+                     THEN 'DST: local time repeated when the clock went back, taken as its first occurrence ('
+                          || {_utc_offset_sql("v.before_s")} || '): {first_why}'
+                   WHEN NOT v.first_ok AND NOT v.second_ok
+                     THEN 'DST: local time skipped when the clock went forward (it did not exist), read with the '
+                          || 'offset before the change (' || {_utc_offset_sql("v.before_s")} || ')'
+              END AS dst_note
+            FROM valid v LEFT JOIN passes p USING ("offset")
+            """, [tz, tz])
+        return True
 
     def abort(self) -> None:
         try:
@@ -451,6 +551,12 @@ class _Transaction:
 
     def __exit__(self, exc_type, *exc) -> None:
         self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _utc_offset_sql(seconds: str) -> str:
+    """SQL text 'UTC-04:00' of an offset given in seconds east of UTC."""
+    return (f"printf('UTC%s%02d:%02d', CASE WHEN {seconds} < 0 THEN '-' ELSE '+' END, abs({seconds}) // 3600, "
+            f"abs({seconds}) % 3600 // 60)")
 
 
 def _parquet_list(paths) -> str:

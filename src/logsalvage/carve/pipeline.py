@@ -46,7 +46,7 @@ from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.lines import Line
 from logsalvage.parsing.years import Anchor
 from logsalvage.staging import StagedSource, StageSink, StageWriter
-from logsalvage.store import CaseStore, YearDecision
+from logsalvage.store import CaseStore, YearDecision, check_case_outside
 from logsalvage.timezones import sql_zone_name
 
 CHUNK = 32 << 20
@@ -221,19 +221,37 @@ def _host_settings(store: CaseStore, host: str, config: CaseConfig) -> tuple[str
     return sql_zone_name(tz), basis, prefix
 
 
-def _anchor(acquired: datetime | None, config: CaseConfig, store: CaseStore, host: str, image_path: Path) -> Anchor:
+def _anchor(acquired: datetime | None, config: CaseConfig, store: CaseStore, host: str, image_path: Path,
+            tz: str = "UTC") -> Anchor:
+    """The date carved records of ``host`` cannot be later than: instants (acquisition time, the
+    image's mtime) are taken as dates on the host's clock, in its zone ``tz``, as its records are."""
+    from logsalvage.ingest import _tzinfo
+
+    zone = _tzinfo(tz)
     if acquired is not None:
-        return Anchor(acquired.date(), f"acquisition date {acquired.date()} given on the command line")
+        local = acquired.astimezone(zone)
+        return Anchor(local.date(), f"acquisition time {local.isoformat()} in {tz} given on the command line")
     if config.acquired is not None:
-        return Anchor(config.acquired.date(), f"acquisition date {config.acquired.date()} from the case config")
+        local = config.acquired.astimezone(zone)
+        return Anchor(local.date(), f"acquisition time {local.isoformat()} in {tz} from the case config")
     span = store.host_dated_span(host)
     if span:
         return Anchor(span[1], f"latest dated record of host {host}")
     row = store.query("SELECT max(ts_local)::DATE FROM events WHERE host = ?", [host])
     if row and row[0][0]:
         return Anchor(row[0][0], f"latest record of host {host} in the case")
-    mtime = datetime.fromtimestamp(image_path.stat().st_mtime, timezone.utc).date()
-    return Anchor(mtime, f"modification time of the image {mtime} (weak)")
+    mtime = datetime.fromtimestamp(image_path.stat().st_mtime, zone)
+    return Anchor(mtime.date(), f"modification time of the image {mtime.isoformat()} in {tz} (weak)")
+
+
+def carve_done_key(image_sha: str) -> str:
+    """The case meta key whose value lists the formats an image was carved for, set once all of
+    them are committed."""
+    return f"carve.done.{image_sha}"
+
+
+def carvable_formats() -> tuple[str, ...]:
+    return tuple(sorted(s.id for s in log_formats() if s.carve.get("signature")))
 
 
 def _source_id(image_sha: str, format_id: str) -> str:
@@ -245,12 +263,13 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
                     workers: int = 1, scheduler: str | None = None, progress: Progress | None = None,
                     engine: str = "auto") -> CarveResult:
     config = config or CaseConfig()
-    known = {s.id for s in log_formats() if s.carve.get("signature")}
+    known = set(carvable_formats())
     chosen = tuple(sorted(formats or known))
     unknown = set(chosen) - known
     if unknown:
         raise UsageError(f"no carve signature for format(s) {', '.join(sorted(unknown))}; "
                          f"carvable: {', '.join(sorted(known))}")
+    check_case_outside(case_dir, paths)
     clock = time.perf_counter()
     image = open_image(paths)
     key = tuple(str(Path(p).resolve()) for p in image.paths)
@@ -289,7 +308,7 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
         rejoined = _write_rejoined(joined, work / "rejoined.parquet")
         clock = _lap(result, "reassemble", clock)
         tz, tz_basis, prefix = _host_settings(store, host, config)
-        anchor = _anchor(acquired, config, store, host, Path(paths[0]))
+        anchor = _anchor(acquired, config, store, host, Path(paths[0]), tz)
         allocation = {id(r): image.allocation(r) for r in regions}
         # pieces of no known format (tails, unreadable ranges) are issues of the syslog source
         fallback = "syslog" if "syslog" in chosen else chosen[0]
@@ -322,6 +341,9 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
             result.sources.append({"format": format_id, "events": stats["events"], "issues": stats["issues"],
                                    "first": stats["first"], "last": stats["last"]})
         result.duplicates = result.records - result.events
+        # the image is carved for these formats only now: a run interrupted after some formats were
+        # committed is not finished (``investigate`` resumes it rather than reusing it)
+        store.set_meta(carve_done_key(sha), ",".join(chosen))
         _lap(result, "parse_dedupe_commit", clock)
         for f in [*files, rejoined]:
             f.unlink(missing_ok=True)
