@@ -1,8 +1,10 @@
-"""Timeline exports: Timesketch JSONL and CSV, and a spreadsheet-safe CSV.
+"""Timeline exports: Timesketch JSONL and CSV, and a plain CSV (both CSVs spreadsheet-safe).
 
 Rows come out in a total order (UTC time, source, offset) so two exports of the same case are
-byte-identical. Every field is attacker-controlled text: the spreadsheet CSV neutralises cells a
-spreadsheet would run as formulas.
+byte-identical. Every field is attacker-controlled text: both CSV formats pass every text cell
+through ``spreadsheet_safe`` (see there what it neutralises) and quote every cell, so no cell and
+no line of the file can be run by a spreadsheet as a formula; the exact text stays in the case
+database and in the JSONL export.
 
 The case can hold millions of events, so the export is read in slices of the time axis (each
 slice sorted on its own, a bounded sort within the store's memory limit), and the Timesketch
@@ -13,6 +15,7 @@ extra captures follow as ``x_<name>``.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -24,7 +27,12 @@ FORMATS = ("timesketch-jsonl", "timesketch-csv", "csv")
 _FIELDS = ["host", "kind", "format_id", "event_type", "ts_raw", "time_basis", "recovered", "source_path",
            "offset", "line_no", *CANONICAL_FIELDS]
 _HEADER = ["message", "datetime", "timestamp", "timestamp_desc", "event_id", *_FIELDS]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+# what a spreadsheet may start a formula (or a DDE call) with, and what it ignores before one
+_FORMULA_CHARS = "=+-@|%"
+_CELL_START = tuple(_FORMULA_CHARS + "\t\r\n")  # OWASP: TAB and CR as a cell's first character too
+# a line break inside a cell (whatever a spreadsheet, or str.splitlines, starts a new line at)
+# followed, after blanks, by a formula character
+_LINE_THEN_FORMULA = re.compile("(\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029])" r"(?=\s*[-=+@|%])")
 SLICE_EVENTS = 200_000  # events per sorted slice of the time axis
 
 _SQL_VALUE = {
@@ -92,12 +100,25 @@ def _jsonl_lines(store: CaseStore) -> Iterator[str]:
         yield text
 
 
-def spreadsheet_safe(value) -> str:
-    """Text a spreadsheet shows as text: formula-leading cells get a leading apostrophe."""
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text, never runs (OWASP's CSV-injection guidance).
+
+    Numbers pass as they are (a number is not a formula). Any other value is text, and gets a
+    leading apostrophe when it starts with ``= + - @ | %``, TAB, CR or LF, or with one of
+    ``= + - @ | %`` after leading whitespace; the same apostrophe goes after every line break inside
+    the cell that is followed (after blanks) by one of those characters, so no line of the file
+    starts a formula even for a reader that splits lines. The writer quotes every cell, so an
+    embedded CR, LF or quote never ends the row. Nothing but those apostrophes is added or changed;
+    the exact text stays in the case database and in the JSONL export.
+    """
     if value is None:
         return ""
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = _LINE_THEN_FORMULA.sub(r"\1'", str(value))
+    if text.startswith(_CELL_START) or text.lstrip().startswith(tuple(_FORMULA_CHARS)):
+        text = "'" + text
+    return text
 
 
 def export(store: CaseStore, fmt: str, out: Path) -> int:
@@ -117,12 +138,12 @@ def export(store: CaseStore, fmt: str, out: Path) -> int:
                 fh.write("\n".join(batch) + "\n")
                 n += len(batch)
             return n
-        writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        # every cell quoted: an embedded CR or LF (which Python's writer leaves unquoted when it is
+        # not in the line terminator) can never start a row
+        writer = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
         writer.writerow(_HEADER)
         for row in _ordered(store, ", ".join(_value(name) for name in _HEADER)):
-            values = ["" if v is None else v for v in row]
-            if fmt == "csv":
-                values = [spreadsheet_safe(v) for v in values]
-            writer.writerow(values)
+            # both CSV formats: Timesketch imports its CSV, and analysts open it in spreadsheets
+            writer.writerow([spreadsheet_safe(v) for v in row])
             n += 1
     return n

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from logsalvage.store import CaseStore
+from logsalvage.textsafe import printable_data
 
 
 def _iso(t) -> str | None:
@@ -16,7 +17,8 @@ def case_summary(store: CaseStore) -> dict:
          "first": _iso(r[11]), "last": _iso(r[12]), "time_zone": r[13], "year_basis": r[14], "parser": r[15]}
         for r in store.query("SELECT source_id, path, member, host, kind, format_id, sha256, size, lines, events, "
                              "issues, first_ts, last_ts, tz || ' (' || tz_basis || ')', year_basis, parser FROM sources "
-                             "ORDER BY host, path, member")]
+                             # one image holds a source per carved format: same host, path and member
+                             "ORDER BY host, path, member, format_id, source_id")]
     hosts = [
         {"host": r[0], "events": r[1], "first": _iso(r[2]), "last": _iso(r[3]),
          "formats": {f: n for f, n in store.query(
@@ -39,6 +41,9 @@ def case_summary(store: CaseStore) -> dict:
 
 
 def render_text(summary: dict) -> str:
+    """The summary for the terminal. Host, file and member names and issue reasons are evidence
+    text: every control or format character in them is shown as an escape (textsafe.printable)."""
+    summary = printable_data(summary)
     lines = [f"{summary['events']} events from {len(summary['sources'])} sources, "
              f"{summary['first']} → {summary['last']}", ""]
     for h in summary["hosts"]:
