@@ -1,14 +1,14 @@
-"""One regular-expression dialect for both parsing engines.
+"""One regular-expression dialect, one linear-time engine, for both parsing engines.
 
 Format patterns are written once (``formats/*.yaml``) and run on two engines: the per-line
-reference engine (Python ``re``) and the columnar engine (RE2 inside DuckDB, linear in the input
-whatever the text). They must mean the same thing on every input, an attacker's included, so a
-pattern is restricted to what RE2 runs (no look-around, no back-reference: the loader rejects
-those) and the Python copy is rewritten to RE2's meaning:
+reference engine and the columnar engine (RE2 inside DuckDB). Both run them on RE2 — the
+reference engine through ``google-re2`` (``LinearPattern``) — so matching is linear in the text
+whatever an attacker wrote into it, and a pattern means the same thing to both: RE2's ``\\d``,
+``\\w``, ``\\b`` are ASCII, ``\\s`` is ``[\\t\\n\\f\\r ]``, ``$`` is the end of the text. A pattern
+RE2 cannot run (look-around, back-references) is refused by the loader.
 
-* ``\\d``, ``\\w``, ``\\b`` are ASCII-only (``re.ASCII``): a Unicode digit is not a digit in a pid;
-* ``\\s`` is RE2's ``[\\t\\n\\f\\r ]`` (Python's ASCII ``\\s`` would also take ``\\v``);
-* ``$`` is the end of the text (Python's would also match before a final newline).
+``to_python`` still gives the Python ``re`` spelling of a pattern with the same meaning, for the
+tests that check the two agree.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2
 
 _SPACE = r"\t\n\f\r "
 
@@ -77,9 +78,94 @@ def re2_error(src: str) -> str | None:
     return None
 
 
-def compile_shared(src: str, flags: int = 0) -> re.Pattern[str]:
-    """The Python pattern for a shared-dialect source; raises ``DialectError`` or ``re.error``."""
+def compile_shared(src: str, flags: int = 0) -> "LinearPattern":
+    """The compiled pattern of a shared-dialect source; raises ``DialectError`` or ``re.error``."""
     why = re2_error(src)
     if why is not None:
         raise DialectError(f"not runnable in linear time by RE2 ({why})")
-    return re.compile(to_python(src), flags | re.ASCII)
+    if flags:
+        raise DialectError("flags are written inline in the pattern, as (?s:…) or (?i)")
+    re.compile(to_python(src), re.ASCII)  # a pattern Python cannot read is refused too: the tests compare with it
+    return LinearPattern(src)
+
+
+_ANCHOR = re2._re2.RE2.Anchor
+
+
+class LinearPattern:
+    """A pattern run by RE2 (time linear in the text), with the part of ``re.Pattern``'s interface
+    the engines use: ``match``, ``search``, ``fullmatch``, ``pattern``, ``groupindex``, ``groups``."""
+
+    __slots__ = ("pattern", "groupindex", "groups", "flags", "_rx", "_names")
+
+    def __init__(self, src: str):
+        try:
+            compiled = re2.compile(src)
+        except re2.error as exc:
+            raise DialectError(f"RE2 cannot compile it ({exc})") from None
+        self.pattern = src
+        self.groupindex = dict(compiled.groupindex)
+        self.groups = compiled.groups
+        self.flags = 0
+        self._rx = compiled._regexp  # the RE2 object itself: one call per match, byte offsets back
+        names = {i: n for n, i in self.groupindex.items()}
+        self._names = tuple((names[i], i) for i in sorted(names))
+
+    def __repr__(self) -> str:
+        return f"LinearPattern({self.pattern!r})"
+
+    def _run(self, anchor, text: str) -> "LinearMatch | None":
+        data = text.encode("utf-8", "surrogatepass")
+        spans = self._rx.Match(anchor, data, 0, len(data))
+        return None if spans[0][0] < 0 else LinearMatch(self, text, data, spans)
+
+    def match(self, text: str) -> "LinearMatch | None":
+        return self._run(_ANCHOR.ANCHOR_START, text)
+
+    def search(self, text: str) -> "LinearMatch | None":
+        return self._run(_ANCHOR.UNANCHORED, text)
+
+    def fullmatch(self, text: str) -> "LinearMatch | None":
+        return self._run(_ANCHOR.ANCHOR_BOTH, text)
+
+
+class LinearMatch:
+    """A match of a ``LinearPattern``: ``group``, ``groupdict``, ``start``, ``end``, ``span``,
+    ``re``, ``string``, as ``re.Match`` gives them (offsets in characters)."""
+
+    __slots__ = ("re", "string", "_data", "_spans")
+
+    def __init__(self, pattern: LinearPattern, text: str, data: bytes, spans: list[tuple[int, int]]):
+        self.re, self.string, self._data, self._spans = pattern, text, data, spans
+
+    def _index(self, group: int | str) -> int:
+        return group if isinstance(group, int) else self.re.groupindex[group]
+
+    def _text(self, i: int) -> str | None:
+        a, b = self._spans[i]
+        return None if a < 0 else self._data[a:b].decode("utf-8", "surrogatepass")
+
+    def group(self, *groups: int | str):
+        if len(groups) > 1:
+            return tuple(self._text(self._index(g)) for g in groups)
+        return self._text(self._index(groups[0] if groups else 0))
+
+    def __getitem__(self, group: int | str) -> str | None:
+        return self._text(self._index(group))
+
+    def groupdict(self) -> dict[str, str | None]:
+        return {name: self._text(i) for name, i in self.re._names}
+
+    def _chars(self, offset: int) -> int:
+        if offset < 0 or len(self._data) == len(self.string):  # ASCII: bytes are characters
+            return offset
+        return len(self._data[:offset].decode("utf-8", "surrogatepass"))
+
+    def start(self, group: int | str = 0) -> int:
+        return self._chars(self._spans[self._index(group)][0])
+
+    def end(self, group: int | str = 0) -> int:
+        return self._chars(self._spans[self._index(group)][1])
+
+    def span(self, group: int | str = 0) -> tuple[int, int]:
+        return self.start(group), self.end(group)

@@ -24,7 +24,7 @@ from typing import Iterable, Protocol
 
 from logsalvage.model import CANONICAL_FIELDS, FLOAT_FIELDS, INT_FIELDS
 from logsalvage.parsing.apache_logformat import compile_logformat, split_request
-from logsalvage.parsing.dialect import compile_shared
+from logsalvage.parsing.dialect import LinearPattern, compile_shared, to_python
 from logsalvage.parsing.formats import FormatSpec, LinePattern, Refinement
 from logsalvage.parsing.lines import Line
 from logsalvage.parsing.pg_prefix import compile_line, split_remote
@@ -57,7 +57,7 @@ def unescape_syslog(text: str) -> str:
     return _SYSLOG_ESCAPE.sub(repl, text)
 
 
-def join_pg_chunks(texts: list[str], prefixed: re.Pattern[str]) -> str:
+def join_pg_chunks(texts: list[str], prefixed: LinearPattern) -> str:
     """One PostgreSQL message from its syslog chunks (write_syslog() in elog.c, reversed).
 
     PostgreSQL cuts a message at each newline and puts a tab after it (so a chunk starting with a
@@ -138,12 +138,12 @@ def _convert(name: str, value: str | None):
     return value
 
 
-def _first_literal(rx: re.Pattern[str]) -> str | None:
+def _first_literal(rx: LinearPattern) -> str | None:
     """The character an anchored pattern must start with, or None when it could start with several."""
-    if not rx.pattern.startswith("^") or rx.flags & re.IGNORECASE:
+    if not rx.pattern.startswith("^"):
         return None
     try:
-        ops = list(sre_parse.parse(rx.pattern))
+        ops = list(sre_parse.parse(to_python(rx.pattern)))
     except Exception:  # an exotic construct: no shortcut, just try the pattern
         return None
     for op, arg in ops:

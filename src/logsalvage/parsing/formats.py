@@ -20,7 +20,7 @@ import yaml
 
 from logsalvage.errors import ConfigError
 from logsalvage.parsing.apache_logformat import compile_logformat
-from logsalvage.parsing.dialect import DialectError, compile_shared
+from logsalvage.parsing.dialect import DialectError, LinearPattern, compile_shared
 from logsalvage.parsing.timestamps import Stamp, parser_for
 
 ASSEMBLERS = ("lines", "syslog", "pg-stderr", "csvlog", "apache-error")
@@ -29,7 +29,7 @@ ASSEMBLERS = ("lines", "syslog", "pg-stderr", "csvlog", "apache-error")
 @dataclass(frozen=True)
 class LinePattern:
     id: str
-    regex: re.Pattern[str]
+    regex: LinearPattern
     event_type: str | None
     set: dict[str, str] = field(default_factory=dict)
     source: str = ""  # the pattern as written (RE2 runs it; ``regex`` is its Python copy)
@@ -41,7 +41,7 @@ class Refinement:
 
     id: str
     when_field: str
-    when: re.Pattern[str]
+    when: LinearPattern
     target: str
     patterns: tuple[LinePattern, ...]
     event_type: str
@@ -52,7 +52,7 @@ class Refinement:
 @dataclass(frozen=True)
 class UnframedRule:
     id: str
-    regex: re.Pattern[str]
+    regex: LinearPattern
     event_type: str
     own_timestamp: bool
 
@@ -62,7 +62,7 @@ class FormatSpec:
     id: str
     title: str
     path: str
-    detect: tuple[re.Pattern[str], ...]
+    detect: tuple[LinearPattern, ...]
     detect_min_ratio: float
     priority: int
     patterns: tuple[LinePattern, ...]
@@ -80,7 +80,7 @@ class FormatSpec:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _compile(rx: str, where: str, flags: int = 0) -> re.Pattern[str]:
+def _compile(rx: str, where: str, flags: int = 0) -> LinearPattern:
     """A pattern in the dialect both engines share (``parsing.dialect``); anything else is refused."""
     try:
         return compile_shared(rx, flags)

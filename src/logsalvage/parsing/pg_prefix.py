@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from logsalvage.errors import ConfigError
-from logsalvage.parsing.dialect import DialectError, compile_shared
+from logsalvage.parsing.dialect import DialectError, LinearPattern, compile_shared
 
 PG_LEVELS = ("DEBUG5", "DEBUG4", "DEBUG3", "DEBUG2", "DEBUG1", "DEBUG", "INFO", "NOTICE", "WARNING",
              "ERROR", "LOG", "FATAL", "PANIC", "STATEMENT", "DETAIL", "HINT", "CONTEXT", "LOCATION",
@@ -89,7 +89,7 @@ def line_source(prefix: str | None) -> str:
     return "(?s)" + head + LEVEL_RE + r"(?P<pg_message>.*)"
 
 
-def compile_line(prefix: str | None) -> re.Pattern[str]:
+def compile_line(prefix: str | None) -> LinearPattern:
     try:
         return compile_shared(line_source(prefix))
     except (re.error, DialectError) as exc:
