@@ -25,6 +25,8 @@ class Terminated(KeyboardInterrupt):
 def database_failure(exc: BaseException) -> tuple[int, str] | None:
     """Exit code and one-line message for an error raised by the case database engine (DuckDB),
     or None for any other exception. Recognised by module, so this module needs no engine import."""
+    if isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted":
+        return EXIT_INTERRUPTED, "interrupted"  # DuckDB's client, when Ctrl-C lands inside some statements (COMMIT)
     if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
         return None
     name = type(exc).__name__

@@ -25,8 +25,8 @@ from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.listings import InventoryEntry, ListingParser, Problem, parse_inventory_line
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
 from logsalvage.parsing.years import Anchor, describe_guesses, fit_leap_days, resolve_base_year
-from logsalvage.sources import (Candidate, ReadProblem, discover, open_text_stream, read_small, sha256_of,
-                                stream_lines)
+from logsalvage.sources import (Candidate, Reading, ReadProblem, acquisition_change, discover, hash_input,
+                                open_text_stream, read_small, release_spools, sha256_of, stream_lines)
 from logsalvage.cluster import map_ordered
 from logsalvage.staging import StagedSource, StageSink, StageWriter, YearState
 from logsalvage.model import Source
@@ -252,6 +252,10 @@ def _commit(cand: Candidate, staged: StagedSource, store: CaseStore, settings: H
         result.issues += 1
         return
     store.record_input(cand.rel, cand.member, staged.sha256, cand.size, "log", host, cand.detail)
+    changed = acquisition_change(cand)  # after the worker read it: what was hashed and read is what was found
+    if changed:
+        store.add_issue(None, cand.display, None, None, None, changed)
+        result.issues += 1
     if staged.known or store.has_source(staged.source_id):  # known before, or a copy within this run
         staged.discard()
         store.add_copy(staged.source_id, cand.rel, cand.member, host, cand.kind)
@@ -361,7 +365,7 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
         raise UsageError(f"unknown format {format_id!r}; known: {', '.join(sorted(s.id for s in log_formats()))}")
     check_case_outside(case_dir, paths)
     cands = discover(list(map(Path, paths)), host=host, kind=kind, format_id=format_id,
-                     host_for_path=config.host_for)
+                     host_for_path=config.host_for, reading=Reading(config.decompression, str(case_dir)))
     result = IngestResult()
     with CaseStore(case_dir) as store:
         settings = _read_configs(cands, config, store)
@@ -370,21 +374,38 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
             result.inputs[cand.role] = result.inputs.get(cand.role, 0) + 1
             if cand.role == "log":
                 logs.append(cand)
-            elif cand.role in ("image", "unknown", "unreadable", "archive", "inventory", "listing"):
-                what = {"image": "raw image: not parsed line by line (carve it)",
-                        "archive": "archive: read member by member"}.get(cand.role, cand.detail)
+                continue
+            notes: list[tuple[str, str, int | None]] = []  # issues about this input: reason, excerpt, offset
+            if cand.role in ("image", "unknown", "unreadable", "archive", "inventory", "listing", "skipped"):
+                what = {"image": "raw image: not parsed line by line (carve it)"}.get(cand.role, cand.detail)
                 sha = None
-                if cand.role != "unreadable":
+                if cand.role not in ("unreadable", "skipped"):  # a skipped entry is never opened
                     try:
-                        sha = sha256_of(cand)
-                    except OSError:
-                        sha = None
+                        sha, problem = hash_input(cand)
+                    except (OSError, ReadProblem) as exc:
+                        sha, problem = None, None
+                        notes.append((f"input not read: {exc}", "", None))
+                    if problem is not None:  # the hash covers the bytes before it
+                        notes.append((f"input read in part: {problem}", "", problem.offset))
+                if cand.role == "image" and sha and store.carved_formats(sha):
+                    what = "raw image, carved"  # ingested again after its carve: it stays carved
                 store.record_input(cand.rel, cand.member, sha, cand.size, cand.role, cand.host, what)
                 if cand.role in ("inventory", "listing") and sha is not None:
                     result.issues += _store_file_evidence(cand, store, config, settings)
                 if cand.role in ("unknown", "unreadable"):
-                    store.add_issue(None, cand.display, None, None, None, f"{cand.role} input: {what}")
-                    result.issues += 1
+                    notes.append((f"{cand.role} input: {what}", "", None))
+            if cand.issue:  # a skipped entry (link, FIFO, device), an archive listed in part
+                notes.append((cand.issue, cand.detail or "", None))
+            if cand.role not in ("unreadable", "skipped"):
+                changed = acquisition_change(cand)
+                if changed:
+                    notes.append((changed, "", None))
+            for reason, excerpt, offset in notes:
+                # the same input ingested again is not reported twice
+                store.execute("DELETE FROM issues WHERE source_id IS NULL AND path = ? AND reason = ?",
+                              [cand.display, reason])
+                store.add_issue(None, cand.display, offset, None, None, reason, excerpt)
+                result.issues += 1
         logs.sort(key=lambda c: (YEARFUL_FIRST.get(c.format_id, 1), c.rel, c.member or ""))
         known = frozenset(r[0] for r in store.query("SELECT source_id FROM sources"))
         tasks = []
@@ -404,4 +425,5 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
                     progress(cand.display, done, total)
         finally:
             _clear_staging(store.stage_dir)
+            release_spools()
     return result

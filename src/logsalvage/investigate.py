@@ -62,7 +62,7 @@ def _state(store: CaseStore, config: CaseConfig) -> str:
 def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = None, workers: int = 1,
                 scheduler: str | None = None, progress: Progress | None = None,
                 timeline: bool = True) -> InvestigationResult:
-    from logsalvage.carve.pipeline import carvable_formats, carve_done_key, carve_into_case
+    from logsalvage.carve.pipeline import carvable_formats, carve_into_case
     from logsalvage.continuity.analysis import case_continuity
     from logsalvage.detect.run import run_detection, write_findings
     from logsalvage.export import export
@@ -84,8 +84,7 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
         # an image counts as carved once every format was committed (a carve interrupted between
         # two formats left some salvage sources but is not finished: carving again resumes it)
         wanted = set(carvable_formats())
-        images = [(rel, host, sha, sha is not None
-                   and wanted <= set((store.meta(carve_done_key(sha)) or "").split(",")))
+        images = [(rel, host, sha, sha is not None and wanted <= store.carved_formats(sha))
                   for rel, host, sha in store.query(
                       "SELECT path, host, sha256 FROM inputs WHERE role = 'image' ORDER BY path")]
     carved = []

@@ -519,6 +519,13 @@ class CaseStore:
             return str(exc).split("\n", 1)[0]
         return None
 
+    def carved_formats(self, image_sha: str) -> set[str]:
+        """The formats an image was carved for, once all of them are committed (empty before)."""
+        return set(filter(None, (self.meta(f"carve.done.{image_sha}") or "").split(",")))
+
+    def set_carved(self, image_sha: str, formats: Iterable[str]) -> None:
+        self.set_meta(f"carve.done.{image_sha}", ",".join(sorted(formats)))
+
     def meta(self, key: str) -> str | None:
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return row[0] if row else None

@@ -82,6 +82,15 @@ def test_an_interrupt_inside_a_database_statement_is_exit_130(monkeypatch, capsy
     assert "interrupted" in err and err.count("\n") == 1
 
 
+def test_an_interrupted_commit_is_exit_130(monkeypatch, capsys):
+    def interrupted(args):
+        raise RuntimeError("Query interrupted")  # what DuckDB's client raises when Ctrl-C lands in COMMIT
+
+    monkeypatch.setattr(cli, "cmd_formats", interrupted)
+    assert cli.main(["formats"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
 def test_a_full_temporary_directory_is_one_line_not_a_traceback(monkeypatch, capsys, tmp_path):
     def fills_the_disk(args):
         con = duckdb.connect(str(tmp_path / "x.duckdb"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from logsalvage.carve.pipeline import carvable_formats, carve_done_key, carve_into_case
+from logsalvage.carve.pipeline import carvable_formats, carve_into_case
 from logsalvage.config import parse_config
 from logsalvage.investigate import investigate
 from logsalvage.store import CaseStore
@@ -44,13 +44,14 @@ def test_a_partly_carved_image_is_carved_again_not_reused(tmp_path):
     assert set(_salvage(case)) == {"syslog"}
     with CaseStore(case, read_only=True) as store:
         sha = store.query("SELECT sha256 FROM inputs WHERE role = 'image'")[0][0]
-        assert store.meta(carve_done_key(sha)) == "syslog"  # carved for one format only
+        assert store.carved_formats(sha) == {"syslog"}  # carved for one format only
     result = investigate(ev, case, config=CONFIG, timeline=False)
     assert result.steps["carve"].startswith("done"), result.steps
     counts = _salvage(case)
     assert counts == {"syslog": 40, "apache-access": 40}
     with CaseStore(case, read_only=True) as store:
-        assert set(store.meta(carve_done_key(sha)).split(",")) == set(carvable_formats())
+        assert store.carved_formats(sha) == set(carvable_formats())
+        assert store.query("SELECT detail FROM inputs WHERE role = 'image'")[0][0] == "raw image, carved"
     # finished now: a further run reuses it and reads nothing twice
     again = investigate(ev, case, config=CONFIG, timeline=False)
     assert again.steps["carve"] == "reused"

@@ -244,12 +244,6 @@ def _anchor(acquired: datetime | None, config: CaseConfig, store: CaseStore, hos
     return Anchor(mtime.date(), f"modification time of the image {mtime.isoformat()} in {tz} (weak)")
 
 
-def carve_done_key(image_sha: str) -> str:
-    """The case meta key whose value lists the formats an image was carved for, set once all of
-    them are committed."""
-    return f"carve.done.{image_sha}"
-
-
 def carvable_formats() -> tuple[str, ...]:
     return tuple(sorted(s.id for s in log_formats() if s.carve.get("signature")))
 
@@ -343,7 +337,7 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
         result.duplicates = result.records - result.events
         # the image is carved for these formats only now: a run interrupted after some formats were
         # committed is not finished (``investigate`` resumes it rather than reusing it)
-        store.set_meta(carve_done_key(sha), ",".join(chosen))
+        store.set_carved(sha, chosen)
         _lap(result, "parse_dedupe_commit", clock)
         for f in [*files, rejoined]:
             f.unlink(missing_ok=True)
