@@ -340,7 +340,7 @@ class CaseStore:
                 WHERE rn = 1""")
         else:
             source, copies = "staged", "copies"
-        dst = self._local_to_utc(src.tz, source, file_order=not dedupe)
+        dst = self._local_to_utc(src.tz, file_order=not dedupe)
         self.con.execute(f"""
             INSERT INTO events
             SELECT ? || ':' || s."offset", ?, ?, ?, ?, event_type,
@@ -381,7 +381,7 @@ class CaseStore:
         staged.discard()
         return {"events": stats[0], "issues": n_issues, "first": stats[1], "last": stats[2]}
 
-    def _local_to_utc(self, tz: str, source: str, *, file_order: bool) -> bool:
+    def _local_to_utc(self, tz: str, *, file_order: bool) -> bool:
         """Offsets of the local hours of the ``staged`` records in ``tz`` (table ``hour_offsets``), and
         when a DST change is near some of them, each of those records placed on its own (table
         ``dst_records``: its UTC and a note when its local time is repeated or skipped). Returns
@@ -394,7 +394,9 @@ class CaseStore:
         time is later by more than ``DST_STEP_BACK_MIN`` minutes: the clock went back in between, so
         it is the second occurrence; one valid with neither (skipped when the clock goes forward)
         is read with the offset before the change, as Python's zoneinfo reads it (fold=0). Records
-        carved from an image have no file order: a repeated time is its first occurrence.
+        carved from an image have no file order: a repeated time is its first occurrence. (Read from
+        ``staged``, not the deduplicated view, whose windows over the text are costly; the records
+        deduplication keeps join by their offset.)
         """
         self.con.execute("""
             CREATE OR REPLACE TEMP TABLE hour_offsets AS
@@ -423,7 +425,7 @@ class CaseStore:
               SELECT s."offset", o.h, s.ts_local, o.before_s, o.after_s,
                      timezone('UTC', s.ts_local - to_seconds(o.before_s)) AS first_utc,
                      timezone('UTC', s.ts_local - to_seconds(o.after_s)) AS second_utc
-              FROM {source} s JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local)
+              FROM staged s JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local)
               WHERE o.transition AND s.utc_offset_s IS NULL),
             valid AS (
               SELECT *, timezone(?, first_utc) = ts_local AS first_ok, timezone(?, second_utc) = ts_local AS second_ok

@@ -75,7 +75,8 @@ def differences(spec: FormatSpec, ctx: ParseContext, data: bytes, stage: Path, l
     if sorted(is1, key=repr) != sorted(is2, key=repr):
         out.append(f"issues: reference only {[i for i in is1 if i not in is2][:limit]}, "
                    f"columnar only {[i for i in is2 if i not in is1][:limit]}")
-    years = lambda y: (y.yearless, y.last_epoch, y.rollovers, y.max_ordinal_in_last_epoch, y.feb29_epochs)
+    years = lambda y: (y.yearless, y.last_epoch, y.rollovers, y.max_ordinal_in_last_epoch, y.feb29_epochs,
+                       y.guesses, y.guessed)
     if years(y1) != years(y2):
         out.append(f"year state: {y1} vs {y2}")
     return out

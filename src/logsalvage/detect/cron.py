@@ -46,12 +46,12 @@ def _crontab_changes(ctx: Context, host: str) -> list:
 
 def _suspicious_jobs(ctx: Context, host: str) -> list:
     rows = ctx.query("""
-        SELECT command, user_name, count(*), min(ts_utc), max(ts_utc), arg_min(event_id, ts_utc),
-               list(event_id ORDER BY ts_utc, event_id)
+        SELECT command, user_name, count(*), min(ts_utc), max(ts_utc), list(event_id ORDER BY ts_utc, event_id)
         FROM events WHERE host = ? AND event_type = 'cron.cmd' AND command IS NOT NULL
-        GROUP BY command, user_name ORDER BY min(ts_utc)""", [host])
+        GROUP BY command, user_name ORDER BY min(ts_utc), command, user_name""", [host])
     out: list = []
-    for command, user, n, first, last, first_id, ids in rows:
+    for command, user, n, first, last, ids in rows:
+        first_id = ids[0]  # the first run: copies of it (live file, backup) share its time
         writable = SUSPICIOUS_PATH.search(command)
         service = user in SERVICE_ACCOUNTS
         if not (writable or service):

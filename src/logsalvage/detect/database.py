@@ -399,7 +399,7 @@ def detect(ctx: Context) -> list[Finding | Milestone]:
             out.append(first)
         serious = [f for f in found if severity_rank(f.severity) >= severity_rank("medium")]
         if serious:
-            f = min(serious, key=lambda f: (f.first_seen, f.rule))
+            f = min(serious, key=lambda f: (f.first_seen, f.rule, f.id))
             out.append(Milestone("first_db_anomaly", f.first_seen, h.host,
                                  {"rule": f.rule, "finding": f.id, "title": f.title, "severity": f.severity},
                                  f.event_ids[:1]))
@@ -489,7 +489,7 @@ def _auth_failed(ctx: Context, h: DbHost) -> list[Finding]:
         SELECT client, any_value(class), count(*), min(ts_utc), max(ts_utc), {ids_sql()},
                list(DISTINCT coalesce(target_user, db_user)) FILTER (WHERE coalesce(target_user, db_user) IS NOT NULL),
                count(DISTINCT day)
-        FROM {T} WHERE host = ? AND event_type IN {_AUTH} GROUP BY client ORDER BY min(ts_utc)""", [h.host])
+        FROM {T} WHERE host = ? AND event_type IN {_AUTH} GROUP BY client ORDER BY min(ts_utc), client""", [h.host])
     out = []
     for client, cls, n, first, last, ids, users, days in rows:
         mine = bursts[client]
@@ -515,7 +515,7 @@ def _permission_denied(ctx: Context, h: DbHost) -> list[Finding]:
         SELECT client, any_value(class), db_user, count(*), min(ts_utc), max(ts_utc), {ids_sql()},
                list(DISTINCT relation) FILTER (WHERE relation IS NOT NULL), count(DISTINCT day), {_NOVEL}
         FROM {T} WHERE host = ? AND event_type = 'postgresql.permission_denied'
-        GROUP BY client, db_user ORDER BY min(ts_utc)""", [sorted(h.established) or [""], h.host])
+        GROUP BY client, db_user ORDER BY min(ts_utc), client, db_user""", [sorted(h.established) or [""], h.host])
     out = []
     for client, cls, user, n, first, last, ids, rels, days, novel in rows:
         rels = sorted(rels or [])
@@ -538,7 +538,7 @@ def _undefined(ctx: Context, h: DbHost) -> list[Finding]:
                    FROM {T} WHERE host = ? AND event_type IN {_UNDEFINED})
         SELECT client, any_value(class), db_user, count(*), min(ts_utc), max(ts_utc), {ids_sql()},
                list(DISTINCT obj), count(DISTINCT day), max(objs_that_day), list(DISTINCT event_type), {_NOVEL}
-        FROM u GROUP BY client, db_user ORDER BY min(ts_utc)""", [h.host, sorted(h.established) or [""]])
+        FROM u GROUP BY client, db_user ORDER BY min(ts_utc), client, db_user""", [h.host, sorted(h.established) or [""]])
     out = []
     for client, cls, user, n, first, last, ids, objs, days, max_day, types, novel in rows:
         exploring = max_day >= EXPLORATION_OBJECTS
@@ -562,8 +562,9 @@ def _slow(ctx: Context, h: DbHost) -> list[Finding]:
         SELECT fp, count(*), min(ts_utc), max(ts_utc), {ids_sql()}, max(duration_ms),
                quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95), sum(duration_ms), min(duration_ms),
                list(DISTINCT client) FILTER (WHERE client IS NOT NULL), list(DISTINCT class),
-               list(DISTINCT db_user) FILTER (WHERE db_user IS NOT NULL), {text('arg_max(stmt_hash, duration_ms)')},
-               any_value(stmt_kind), any_value(relations), count(DISTINCT day)
+               list(DISTINCT db_user) FILTER (WHERE db_user IS NOT NULL),
+               {text('first(stmt_hash ORDER BY duration_ms DESC, ts_utc, event_id)')},
+               min(stmt_kind), min(relations), count(DISTINCT day)
         FROM {T} WHERE host = ? AND event_type = 'postgresql.duration' AND duration_ms IS NOT NULL
           AND stmt_hash IS NOT NULL AND NOT damaged
         GROUP BY fp ORDER BY count(*) DESC, fp""", [h.host])
@@ -586,10 +587,10 @@ def _slow(ctx: Context, h: DbHost) -> list[Finding]:
 def _full_reads(ctx: Context, h: DbHost) -> list[Finding]:
     rows = ctx.query(f"""
         SELECT fp, client, any_value(class), db_user, count(*), min(ts_utc), max(ts_utc), {ids_sql()},
-               bool_or(customer_full), any_value(relations), count(DISTINCT day), {text('any_value(stmt_hash)')},
-               max(duration_ms)
+               bool_or(customer_full), min(relations), count(DISTINCT day),
+               {text('first(stmt_hash ORDER BY ts_utc, event_id)')}, max(duration_ms)
         FROM {T} WHERE host = ? AND {_RAN} AND (customer_full OR customer_grouped) AND stmt_kind = 'select'
-        GROUP BY fp, client, db_user ORDER BY min(ts_utc)""", [h.host])
+        GROUP BY fp, client, db_user ORDER BY min(ts_utc), fp, client, db_user""", [h.host])
     out = []
     for fp, client, cls, user, n, first, last, ids, rows_out, rels, days, example, mx in rows:
         app = cls == "app" and user in h.app_users
@@ -636,7 +637,8 @@ def copy_sessions(ctx: Context, h: DbHost, where: str = "true", params=()) -> li
         SELECT client, db_user, copy_target, min(ts_utc), max(ts_utc), min(ts_local),
                list(DISTINCT relations), list(event_id ORDER BY ts_utc, event_id), count(*),
                bool_or({_ERROR}) AS failed, bool_or(customer)
-        FROM s GROUP BY client, db_user, copy_target, session, n ORDER BY min(ts_utc)""", [h.host, *params])
+        FROM s GROUP BY client, db_user, copy_target, session, n
+        ORDER BY min(ts_utc), client, db_user, copy_target, session, n""", [h.host, *params])
     by: dict[tuple, list] = {}
     for client, user, target, start, end, local_start, rels, ids, copies, failed, customer in rows:
         tables = sorted({t for r in rels if r for t in r.split(",") if t})
@@ -736,7 +738,7 @@ def _unexpected(ctx: Context, h: DbHost) -> list[Finding]:
                list(DISTINCT db_name) FILTER (WHERE db_name IS NOT NULL),
                count(*) FILTER (WHERE {_RAN}), count(*) FILTER (WHERE {_ERROR}),
                count(*) FILTER (WHERE event_type IN {_AUTH}), bool_or(customer AND {_RAN})
-        FROM {T} WHERE host = ? AND class = 'other' GROUP BY client ORDER BY min(ts_utc)""", [h.host])
+        FROM {T} WHERE host = ? AND class = 'other' GROUP BY client ORDER BY min(ts_utc), client""", [h.host])
     for client, n, first, last, ids, days, users, dbs, ran, errors, auth, customer in rows:
         public = is_public(client)
         if public:
@@ -755,7 +757,7 @@ def _unexpected(ctx: Context, h: DbHost) -> list[Finding]:
                    count(*) FILTER (WHERE {_RAN}), bool_or(customer AND {_RAN})
             FROM {T} WHERE host = ? AND class = 'app' AND db_user IS NOT NULL
               AND NOT list_contains(?::VARCHAR[], db_user)
-            GROUP BY client, db_user ORDER BY min(ts_utc)""", [h.host, list(h.app_users)])
+            GROUP BY client, db_user ORDER BY min(ts_utc), client, db_user""", [h.host, list(h.app_users)])
         for client, user, n, first, last, ids, days, ran, customer in rows:
             out.append(Finding("db.unexpected_client", f"Database user {user} from the application's address {client}",
                                "high" if ran else "medium", h.host, first, last, n, (client,), tuple(ids),

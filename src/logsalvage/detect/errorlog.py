@@ -103,10 +103,12 @@ def _request_that_ran(ctx: Context, host: str, program: str, not_before, not_aft
 def _other_output(ctx: Context, host: str) -> list:
     rows = ctx.query("""
         SELECT event_type, count(*), min(ts_utc), max(ts_utc), list(event_id ORDER BY ts_utc, event_id),
-               arg_min(message, ts_utc)
+               -- the example: the first line in the case's total order (lines of one program's output
+               -- share the time of the dated line before them, so the time alone is a tie)
+               first(message ORDER BY ts_utc, source_id, "offset")
         FROM events WHERE host = ? AND event_type LIKE 'program-output.%'
           AND event_type NOT LIKE 'program-output.wget%' AND event_type <> 'program-output.find.denied'
-        GROUP BY event_type ORDER BY min(ts_utc)""", [host])
+        GROUP BY event_type ORDER BY min(ts_utc), event_type""", [host])
     return [Finding("errorlog.program_output", f"{n} lines of {kind.split('.', 1)[1]} output in the error log",
                     "medium", host, first, last, n, (), tuple(ids), {"key": kind, "example": example})
             for kind, n, first, last, ids, example in rows]

@@ -206,7 +206,7 @@ class _Window:
 
     def copy_to(self) -> list[Finding]:
         rows = self._grouped("stmt_kind = 'copy_to' AND NOT damaged", "fp",
-                             extra="bool_or(customer_full OR customer), any_value(copy_target), "
+                             extra="bool_or(customer_full OR customer), min(copy_target), "
                                    "list(DISTINCT relations), bool_or(NOT " + db._ERROR + ")")
         out = []
         for g, (customer, target, rels, ran) in rows:
@@ -228,7 +228,7 @@ class _Window:
     def full_reads(self) -> list[Finding]:
         rows = self._grouped(f"{db._RAN} AND stmt_kind = 'select' AND (customer_full OR customer_grouped "
                              f"OR (customer AND duration_ms >= {SLOW_READ_MS}))", "fp",
-                             extra="bool_or(customer_full), max(duration_ms), any_value(relations)")
+                             extra="bool_or(customer_full), max(duration_ms), min(relations)")
         out = []
         for g, (rows_out, max_ms, rels) in rows:
             outside_baseline = g["fingerprint"] not in self.h.established
@@ -253,7 +253,7 @@ class _Window:
         users = list(self.h.app_users) or [""]
         rows = self._grouped(f"{db._RAN} AND customer AND NOT coalesce(customer_full OR customer_grouped, false) "
                              f"AND NOT (class = 'app' AND list_contains(?::VARCHAR[], coalesce(db_user, '')))",
-                             "fp", extra="any_value(relations)", params=[users])
+                             "fp", extra="min(relations)", params=[users])
         out = []
         for g, (rels,) in rows:
             sev = ("low" if g["routine"] or g["client_class"] == "maintenance"
@@ -266,7 +266,7 @@ class _Window:
 
     def new_fingerprints(self) -> list[Finding]:
         rows = self._grouped(f"{db._RAN} AND fp IS NOT NULL AND NOT list_contains(?::VARCHAR[], fp)", "fp",
-                             extra="bool_or(customer), any_value(stmt_kind), any_value(relations), "
+                             extra="bool_or(customer), min(stmt_kind), min(relations), "
                                    "bool_or(customer_full)",
                              params=[self.baseline])
         out = []
@@ -335,7 +335,8 @@ class _Window:
         """In-window records matching ``where`` (maintenance dump runs excluded) grouped by client,
         user and ``key``, with whether the group (among the records matching ``scope``) also occurs
         outside the window, and on how many days."""
-        ex = f", {db.text('any_value(stmt_hash)')}" if example else ", NULL"
+        # the example statement: the group's first, in the case's total order
+        ex = f", {db.text('first(stmt_hash ORDER BY ts_utc, event_id)')}" if example else ", NULL"
         rows = self.ctx.query(f"""
             WITH outside AS (SELECT client, db_user, {key} AS k, count(*) AS n_out FROM {T}
                              WHERE host = ? AND NOT ({self.in_w}) AND {self.not_maint} AND ({scope})
@@ -351,7 +352,7 @@ class _Window:
                                 AND o.k IS NOT DISTINCT FROM g.k
             LEFT JOIN days d ON d.client IS NOT DISTINCT FROM g.client AND d.db_user IS NOT DISTINCT FROM g.db_user
                              AND d.k IS NOT DISTINCT FROM g.k
-            ORDER BY g.first, g.k""", [self.h.host, *self.p, *scope_params, self.h.host, *scope_params, *extra_params,
+            ORDER BY g.first, g.k, g.client, g.db_user""", [self.h.host, *self.p, *scope_params, self.h.host, *scope_params, *extra_params,
                                        self.h.host, *self.p, *params])
         out = []
         for r in rows:

@@ -54,19 +54,19 @@ def run_detection(store: CaseStore, config: CaseConfig | None = None, rule_dirs:
     items += [Milestone(n["kind"], n["time"], n["host"], {"reported": n["text"], "source": "case config notes"})
               for n in ctx.settings.notes]
     findings = [i for i in items if isinstance(i, Finding)]
-    milestones = sorted((i for i in items if isinstance(i, Milestone)), key=lambda m: (m.time, m.kind, m.host))
+    milestones = sorted((i for i in items if isinstance(i, Milestone)), key=_milestone_order)
     window = exposure_window(ctx, milestones)
     if window is not None:
         verdict, anomalies = assess(ctx, window)
         findings += anomalies
         theft = exfiltration_milestone(ctx, verdict, findings)
         if theft is not None:
-            milestones = sorted([*milestones, theft], key=lambda m: (m.time, m.kind, m.host))
+            milestones = sorted([*milestones, theft], key=_milestone_order)
     else:
         verdict = {"exfiltration": "undetermined", "confidence": "low", "coverage_of_exposure_window": None,
                    "holes_in_window": [], "db_host": None, "event_ids": [],
                    "reasons": ["no evidence of code execution was found, so there is no exposure window to assess"]}
-    findings.sort(key=lambda f: (-severity_rank(f.severity), f.first_seen, f.rule, f.id))
+    findings.sort(key=lambda f: (-severity_rank(f.severity), f.first_seen, f.rule, f.id, f.event_ids))
     zone_host = _main_zone(ctx)
     addresses = sorted({a for f in findings for a in f.sources if _is_address(a)})
     return {
@@ -82,6 +82,12 @@ def run_detection(store: CaseStore, config: CaseConfig | None = None, rule_dirs:
         "summary": {"findings": len(findings), "by_severity": _by_severity(findings),
                     "milestones": len(milestones)},
     }
+
+
+def _milestone_order(m: Milestone) -> tuple:
+    """A total order: milestones of one kind on one host at one time (two jobs first run in the
+    same minute) by what they are about, not by which detector query returned them first."""
+    return (m.time, m.kind, m.host, json.dumps(m.detail, sort_keys=True, default=str), m.event_ids)
 
 
 def write_findings(case_dir: Path, result: dict) -> Path:
@@ -108,5 +114,5 @@ def _by_severity(findings: list[Finding]) -> dict[str, int]:
 
 
 def _main_zone(ctx: Context):
-    hosts = [r[0] for r in ctx.query("SELECT host FROM events GROUP BY host ORDER BY count(*) DESC LIMIT 1")]
+    hosts = [r[0] for r in ctx.query("SELECT host FROM events GROUP BY host ORDER BY count(*) DESC, host LIMIT 1")]
     return ctx.zone(hosts[0]) if hosts else timezone.utc

@@ -990,14 +990,16 @@ def _year_epochs(table: pa.Table, anchor: Anchor | None = None, tracker: Rollove
     epochs = np.empty(len(o), np.int64)
     starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
     ends = np.r_[starts[1:], len(o)]
+    first_lines = line_no[yearless]
     for s, e in zip(starts.tolist(), ends.tolist()):
-        epochs[s:e] = tracker.feed(int(m[s]), int(dd[s]))
+        epochs[s:e] = tracker.feed(int(m[s]), int(dd[s]), int(first_lines[s]))
     full = np.full(table.num_rows, None, object)
     full[yearless] = epochs
     ys.yearless += len(yearless)
     ys.last_epoch, ys.rollovers, ys.max_ordinal_in_last_epoch = (tracker.epoch, tracker.rollovers,
                                                                  tracker.max_ordinal_in_last_epoch)
     ys.feb29_epochs |= set(int(x) for x in epochs[(m == 2) & (dd == 29)])
+    ys.guesses, ys.guessed = list(tracker.guesses), tracker.guessed
     i = table.schema.get_field_index("year_epoch")
     return table.set_column(i, "year_epoch", pa.array(full, pa.int32())), ys
 

@@ -3,9 +3,14 @@
 Two steps, so a file can be streamed:
 
 1. ``RolloverTracker`` walks the records in file order and gives each a *year epoch*: 0 for the
-   first calendar year seen, +1 at every December→January roll-over. A record that steps back by
-   more than half a year is a late straggler of the previous year (out-of-order tolerance), not a
-   roll-over; a small step back is ordinary disorder and changes nothing.
+   first calendar year seen, +1 at every roll-over. A log is written forwards, so the month and
+   day only move on: a step forward, however long, is a quiet stretch within the year (not a
+   year change); a step back is a roll-over into the next year, unless it is within
+   ``DISORDER_DAYS`` (ordinary disorder: a late line). A record just *before* the latest date by
+   way of the year boundary (Jan 2, then Dec 31) is a late record of the previous year. Where
+   the reading rests on an unusually long quiet stretch (more than half a year, forwards or
+   across a roll-over), the tracker says so in ``guesses``: the month and day cannot tell a
+   quiet stretch from one that also spans whole years.
 2. ``resolve_base_year`` picks the year of the last epoch from an *anchor*: a date the file cannot
    be later than (the rotation suffix, the file's mtime, the acquisition date, or dated records of
    the same host). Every record's year is then ``base - (last_epoch - epoch)``.
@@ -20,7 +25,11 @@ from dataclasses import dataclass
 from datetime import date
 
 _CUMULATIVE = (0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335)
-HALF_YEAR_DAYS = 183
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+YEAR_DAYS = 366  # the leap reference year of ``ordinal``
+HALF_YEAR_DAYS = 183  # a quiet stretch longer than this is worth a note
+DISORDER_DAYS = 7  # a step back this small is a late line, not a new year
+MAX_GUESSES = 5  # guesses described one by one; the rest are counted
 
 
 def ordinal(month: int, day: int) -> int:
@@ -29,35 +38,65 @@ def ordinal(month: int, day: int) -> int:
 
 
 class RolloverTracker:
-    """Assigns year epochs to year-less records in file order."""
+    """Assigns year epochs to year-less records in file order.
 
-    __slots__ = ("epoch", "_last", "max_ordinal_in_last_epoch", "rollovers")
+    Feeding the same (month, day) twice in a row gives the same epoch and changes nothing, so a
+    caller may feed a run of records of one day once (the columnar engine does)."""
+
+    __slots__ = ("epoch", "max_ordinal_in_last_epoch", "rollovers", "guesses", "guessed")
 
     def __init__(self) -> None:
         self.epoch = 0
-        self._last: int | None = None
-        self.max_ordinal_in_last_epoch = -1
+        self.max_ordinal_in_last_epoch = -1  # the latest day seen in the current epoch
         self.rollovers = 0
+        self.guesses: list[str] = []  # the first MAX_GUESSES readings that rest on a long quiet stretch
+        self.guessed = 0  # how many there were
 
-    def feed(self, month: int, day: int) -> int:
+    def feed(self, month: int, day: int, line_no: int | None = None) -> int:
         o = ordinal(month, day)
-        last = self._last
-        if last is None:
-            self._last = o
+        latest = self.max_ordinal_in_last_epoch
+        if latest < 0:
             self.max_ordinal_in_last_epoch = o
             return 0
-        if last - o > HALF_YEAR_DAYS:  # Dec -> Jan: a new year
-            self.epoch += 1
-            self.rollovers += 1
-            self._last = o
+        if o >= latest:
+            if latest + YEAR_DAYS - o <= DISORDER_DAYS:  # Jan 2, then Dec 31: a late line of the year before
+                return self.epoch - 1
+            if o - latest > HALF_YEAR_DAYS:
+                self._guess(line_no, month, day, latest,
+                            f"read as a quiet stretch of {o - latest} days within the year (a guess: it may "
+                            "also span whole years)")
             self.max_ordinal_in_last_epoch = o
             return self.epoch
-        if o - last > HALF_YEAR_DAYS:  # a straggler from the previous year
-            return self.epoch - 1
-        self._last = o
-        if o > self.max_ordinal_in_last_epoch:
-            self.max_ordinal_in_last_epoch = o
+        if latest - o <= DISORDER_DAYS:  # ordinary disorder
+            return self.epoch
+        quiet = o + YEAR_DAYS - latest
+        if quiet > HALF_YEAR_DAYS:
+            self._guess(line_no, month, day, latest,
+                        f"a step back of {latest - o} days read as a roll-over into the next year after a "
+                        f"quiet stretch of {quiet} days (a guess: it may be late lines or a clock set back)")
+        self.epoch += 1
+        self.rollovers += 1
+        self.max_ordinal_in_last_epoch = o
         return self.epoch
+
+    def _guess(self, line_no: int | None, month: int, day: int, latest: int, what: str) -> None:
+        self.guessed += 1
+        if len(self.guesses) < MAX_GUESSES:
+            where = f"line {line_no}: " if line_no is not None else ""
+            self.guesses.append(f"{where}{_MONTHS[month]} {day} after {_day_name(latest)}, {what}")
+
+
+def _day_name(o: int) -> str:
+    month = max(m for m in range(1, 13) if _CUMULATIVE[m] <= o)
+    return f"{_MONTHS[month]} {o - _CUMULATIVE[month] + 1}"
+
+
+def describe_guesses(guesses: list[str], guessed: int) -> str:
+    """The part of a year basis that lists the guesses of a file's year inference ('' when none)."""
+    if not guessed:
+        return ""
+    more = f"; and {guessed - len(guesses)} more" if guessed > len(guesses) else ""
+    return f"; {guessed} guess(es) on long quiet stretches: " + "; ".join(guesses) + more
 
 
 @dataclass(frozen=True)

@@ -624,7 +624,8 @@ def _issues(store: CaseStore) -> list[dict]:
             SELECT r, path, "offset", length, line_no, excerpt FROM (
               SELECT {norm} AS r, i.*, row_number() OVER (PARTITION BY {norm}
                                                           ORDER BY path NULLS LAST, "offset" NULLS LAST,
-                                                                   line_no NULLS LAST, excerpt) AS n
+                                                                   line_no NULLS LAST, excerpt, length, reason,
+                                                                   source_id) AS n
               FROM issues i)
             WHERE n <= ? ORDER BY r, n""", [ISSUE_EXAMPLES]):
         excerpt = excerpt or ""
