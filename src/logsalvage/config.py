@@ -15,12 +15,17 @@ postgresql:
   log_line_prefix: 'DATABASE=%d,USER=%u,CLIENT=%r,'
 apache:
   logformats: ['%h %l %u %t "%r" %>s %b']
+decompression:                             # how far one compressed file or archive member may expand
+  max_ratio: 100                           # decompressed:compressed, enforced past ratio_after
+  ratio_after: 64 MiB
+  max_size: 8 GiB
 ```
 Other sections (detection, inventory, …) belong to later stages and are kept as given.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatch
@@ -32,7 +37,7 @@ import yaml
 from logsalvage.errors import ConfigError
 
 _TOP_KEYS = {"acquired", "hosts", "postgresql", "apache", "case", "detect", "inventory", "iocs", "containment",
-             "application", "exposure", "notes"}
+             "application", "exposure", "notes", "decompression"}
 _HOST_KEYS = {"timezone", "paths", "addresses", "role", "aliases"}
 
 
@@ -46,6 +51,60 @@ class HostConfig:
 
 
 @dataclass(frozen=True)
+class DecompressionLimits:
+    """How far one compressed input (a ``.gz``/``.bz2``/``.xz`` file, a zip member, a compressed
+    tar read as a whole) may expand before reading it stops: past ``ratio_after`` bytes of output,
+    more than ``max_ratio`` decompressed bytes per compressed byte read; and never more than
+    ``max_size`` bytes. Real logs compress about 10-30:1 (syslog, Apache, PostgreSQL; a line
+    repeated with only its time changing about 30:1), so 100:1 is three times the worst seen; a
+    bomb (zeros, one line repeated) is 300-1000:1. What was read before the limit is kept and the
+    stop is an issue; a case that needs more says so in ``decompression:``."""
+
+    max_ratio: float = 100.0
+    ratio_after: int = 64 << 20
+    max_size: int = 8 << 30
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?", re.IGNORECASE)
+
+
+def _parse_size(value: Any, where: str) -> int:
+    """A byte count: an integer, or a number with a unit (``64 MiB``, ``8GiB``, ``500 MB``)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{value!r} is not a size", where=where)
+    if isinstance(value, int):
+        n = value
+    else:
+        m = _SIZE.fullmatch(str(value).strip())
+        if not m:
+            raise ConfigError(f"{value!r} is not a size (bytes, or a number with KiB, MiB, GiB, TiB)", where=where)
+        unit = "_KMGT".index(m.group(2).upper()) if m.group(2) else 0
+        n = int(float(m.group(1)) * ((1024 if m.group(3) or not m.group(2) else 1000) ** unit))
+    if n <= 0:
+        raise ConfigError(f"{value!r}: a size must be positive", where=where)
+    return n
+
+
+def _parse_decompression(data: Any, where: str) -> DecompressionLimits:
+    if data is None:
+        return DecompressionLimits()
+    if not isinstance(data, dict):
+        raise ConfigError("decompression must be a mapping (max_ratio, ratio_after, max_size)", where=where)
+    bad = set(data) - {"max_ratio", "ratio_after", "max_size"}
+    if bad:
+        raise ConfigError(f"decompression: unknown key(s) {', '.join(sorted(map(str, bad)))}; known: max_ratio, "
+                          "ratio_after, max_size", where=where)
+    d = DecompressionLimits()
+    ratio = data.get("max_ratio", d.max_ratio)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 1:
+        raise ConfigError(f"decompression.max_ratio: {ratio!r} is not a number above 1", where=where)
+    return DecompressionLimits(
+        float(ratio),
+        _parse_size(data.get("ratio_after", d.ratio_after), f"{where}: decompression.ratio_after"),
+        _parse_size(data.get("max_size", d.max_size), f"{where}: decompression.max_size"))
+
+
+@dataclass(frozen=True)
 class CaseConfig:
     path: str | None = None
     acquired: datetime | None = None
@@ -53,6 +112,7 @@ class CaseConfig:
     pg_log_line_prefix: str | None = None
     apache_logformats: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+    decompression: DecompressionLimits = DecompressionLimits()
 
     def host_for(self, rel_path: str) -> str | None:
         for host in self.hosts.values():
@@ -111,6 +171,7 @@ def parse_config(data: Any, where: str) -> CaseConfig:
         pg_log_line_prefix=pg.get("log_line_prefix"),
         apache_logformats=tuple(map(str, logformats)),
         raw=data,
+        decompression=_parse_decompression(data.get("decompression"), where),
     )
 
 
