@@ -348,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parse sources on a local Dask cluster of N processes (default: in this process)")
     i.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="parse sources on an existing Dask cluster")
     i.add_argument("--engine", choices=("auto", "columnar", "reference"), default="auto",
-                   help="auto (default): the columnar engine where it covers a source, else the per-line reference")
+                   help="auto (default): the columnar engine where it covers a source and the source is not small "
+                        "(64 KiB), else the per-line reference; columnar: wherever it covers a source")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_ingest)
 

@@ -52,7 +52,7 @@ from typing import BinaryIO, Callable, Iterator
 from logsalvage.config import DecompressionLimits
 from logsalvage.errors import UsageError
 from logsalvage.parsing.formats import FormatSpec, log_formats
-from logsalvage.parsing.lines import iter_lines
+from logsalvage.parsing.lines import cr_only, iter_lines, with_line_ends
 
 SNIFF_BYTES = 64 << 10
 SNIFF_LINES = 200
@@ -599,11 +599,20 @@ def _unit(cand: Candidate) -> str:
     return "member" if cand.member else "file"
 
 
+CR_LINE_ENDS = ("lines end in CR alone (classic Mac OS line ends): each CR read as the end of a line, offsets "
+                "unchanged")
+
+
 @contextmanager
-def open_text_stream(cand: Candidate) -> Iterator[GuardedStream]:
-    """The decompressed content, guarded so corruption surfaces as ``ReadProblem``."""
+def open_text_stream(cand: Candidate) -> Iterator[BinaryIO]:
+    """The decompressed content, guarded so corruption surfaces as ``ReadProblem``, as the line
+    cutters read it: a stream whose lines end in CR alone is read with LF in their place (its
+    ``cr_line_ends`` attribute is then true: the reader records ``CR_LINE_ENDS`` as an issue)."""
     with open_raw(cand) as raw:
-        yield GuardedStream(_decompressor(raw, cand.compression, cand.reading.limits, _unit(cand)), cand.display)
+        guarded = GuardedStream(_decompressor(raw, cand.compression, cand.reading.limits, _unit(cand)), cand.display)
+        stream, cr = with_line_ends(guarded)
+        stream.cr_line_ends = cr
+        yield stream
 
 
 def hash_input(cand: Candidate) -> tuple[str, ReadProblem | None]:
@@ -669,6 +678,8 @@ def read_small(cand: Candidate, limit: int = 4 << 20) -> bytes:
 def detect_format(head: bytes, specs: list[FormatSpec] | None = None) -> tuple[str | None, float]:
     """Best format for the first lines of a stream, and the share of lines it recognised."""
     specs = specs or log_formats()
+    if cr_only(head):  # read as it will be parsed: each CR a line end
+        head = head.replace(b"\r", b"\n")
     lines = []
     for line in iter_lines(io.BytesIO(head)):
         if line.no_newline and len(lines) > 0:
@@ -1105,7 +1116,10 @@ def _with_format(cand: Candidate, format_id: str | None) -> Candidate:
     return cand
 
 
-def stream_lines(cand: Candidate):
-    """Lines of a candidate's content; a ``ReadProblem`` ends the iteration with the problem raised."""
+def stream_lines(cand: Candidate, on_cr_line_ends: Callable[[], None] | None = None):
+    """Lines of a candidate's content; a ``ReadProblem`` ends the iteration with the problem raised.
+    ``on_cr_line_ends`` is called first when the lines end in CR alone (see ``open_text_stream``)."""
     with open_text_stream(cand) as fh:
+        if fh.cr_line_ends and on_cr_line_ends is not None:
+            on_cr_line_ends()
         yield from iter_lines(fh)

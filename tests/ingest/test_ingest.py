@@ -280,9 +280,14 @@ def test_each_source_records_which_engine_read_it(tmp_path):
     ev = _tree(tmp_path)
     (ev / "db01/var/log/postgresql.log").write_text(
         "2017-12-03 03:45:20 JST [2231] LOG:  connection received: host=10.0.0.1 port=5432\n")
-    result = ingest([ev], tmp_path / "case")
+    result = ingest([ev], tmp_path / "case", engine="columnar")
     parsers = {Path(s["path"]).name: s["parser"] for s in result.sources}
     assert parsers["messages-20171211"] == "columnar"
+    # by default a small source is read line by line (the columnar engine's fixed cost is more)
+    small = ingest([ev], tmp_path / "case-auto")
+    assert {Path(s["path"]).name: s["parser"] for s in small.sources}["messages-20171211"] == \
+        "reference: a small source (under 64 KiB): quicker line by line than in the columnar engine"
+    assert small.events == result.events
     assert parsers["postgresql.log"].startswith("reference: the pg-stderr assembler is not columnar")
     with CaseStore(tmp_path / "case", read_only=True) as store:
         text = render_text(case_summary(store))

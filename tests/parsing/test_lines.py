@@ -7,7 +7,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logsalvage.parsing.lines import iter_lines
+from logsalvage.parsing.lines import iter_lines, with_line_ends
 
 
 def _cover(lines):
@@ -38,3 +38,14 @@ def test_over_long_line_is_reported_not_kept():
 def test_last_line_without_newline():
     lines = list(iter_lines(io.BytesIO(b"a\nb")))
     assert lines[-1].no_newline and lines[-1].data == b"b"
+
+
+def test_cr_only_line_ends_are_cut_at_each_cr_with_offsets_kept():
+    stream, cr = with_line_ends(io.BytesIO(b"one\rtwo\rthree"))
+    assert cr
+    assert [(ln.offset, ln.data, ln.length) for ln in iter_lines(stream)] == [(0, b"one", 4), (4, b"two", 4),
+                                                                              (8, b"three", 5)]
+    # a CR inside a line of an LF file stays in the line: splitting there would let a record forge one
+    stream, cr = with_line_ends(io.BytesIO(b"a\rb\nc\r\n"))
+    assert not cr
+    assert [ln.data for ln in iter_lines(stream)] == [b"a\rb", b"c\r"]

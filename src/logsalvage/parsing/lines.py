@@ -6,6 +6,7 @@ by offset and length without ever being held in memory whole.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
@@ -64,3 +65,50 @@ def iter_lines(stream: BinaryIO, *, chunk_size: int = CHUNK_SIZE, max_line: int 
     elif pending:
         line_no += 1
         yield Line(line_no, offset, pending, len(pending), no_newline=True)
+
+
+CR_SNIFF = 64 << 10
+
+
+def cr_only(head: bytes) -> bool:
+    """Whether a stream beginning with ``head`` ends its lines with CR alone (classic Mac OS): no LF
+    in its first block, and CRs in it. (A stray CR inside a line of an LF file stays in the line:
+    splitting there would let text in a record forge a record of its own.)"""
+    return b"\n" not in head and head.count(b"\r") >= 2
+
+
+def with_line_ends(stream: BinaryIO) -> tuple[BinaryIO, bool]:
+    """``stream`` as the line cutters should read it, and whether its lines end in CR alone: then
+    it is read with LF in place of every CR — the same bytes at the same offsets otherwise, so the
+    lines are cut where their writer ended them and keep their provenance."""
+    head = stream.read(CR_SNIFF)
+    cr = cr_only(head)
+    return _Reread(head, stream, cr), cr
+
+
+class _Reread(io.RawIOBase):
+    """The bytes already read (``head``), then the rest of the stream; CRs as LFs if ``cr_as_lf``."""
+
+    _TABLE = bytes.maketrans(b"\r", b"\n")
+
+    def __init__(self, head: bytes, rest: BinaryIO, cr_as_lf: bool):
+        self._head, self._rest, self._cr_as_lf = head, rest, cr_as_lf
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._head:
+            out = self._rest.read(n)
+        elif n is None or n < 0:
+            out, self._head = self._head + self._rest.read(), b""
+        elif n >= len(self._head):
+            out, self._head = self._head, b""
+        else:
+            out, self._head = self._head[:n], self._head[n:]
+        return out.translate(self._TABLE) if self._cr_as_lf else out
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
