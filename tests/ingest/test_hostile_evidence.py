@@ -526,3 +526,14 @@ def test_archive_member_access_is_linear(tmp_path, monkeypatch, kind):
                     pass
             per_member[n] = counters.total() / n
     assert per_member[800] <= 1.5 * per_member[200], per_member
+
+
+def test_a_zip_end_record_appended_to_a_log_does_not_hide_it(tmp_path):
+    ev = _tree(tmp_path)
+    log = ev / "web01/var/log/secure"
+    log.write_bytes(_secure(50).encode() + b"PK\x05\x06" + b"\0" * 18)  # an empty zip's end record
+    result = ingest([ev], tmp_path / "case")
+    with _con(tmp_path / "case") as con:
+        (n,) = con.execute("SELECT count(*) FROM events e JOIN sources s USING (source_id) "
+                           "WHERE s.path = 'web01/var/log/secure'").fetchone()
+    assert n == 50 and result.events >= 60

@@ -1,0 +1,144 @@
+"""Identification: what a file or member is (log and its format, config, image, inventory, listing,
+unknown) from its name where that is decisive, else its first bytes; its host and kind from where
+it lies in the evidence."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import zipfile
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+from logsalvage.parsing.formats import FormatSpec, log_formats
+from logsalvage.parsing.lines import cr_only, iter_lines
+from logsalvage.sources.compression import sniff_compression
+from logsalvage.sources.model import Candidate, ReadProblem
+from logsalvage.sources.reading import SNIFF_BYTES, _read_head_from, open_raw
+
+SNIFF_LINES = 200
+IMAGE_SUFFIXES = (".dd", ".img", ".raw", ".e01", ".001", ".aff", ".vmdk", ".iso")
+CONFIG_NAMES = {
+    "postgresql.conf": "postgresql.conf",
+    "postgresql.auto.conf": "postgresql.conf",
+    "httpd.conf": "httpd.conf",
+    "apache2.conf": "httpd.conf",
+    "logrotate.conf": "logrotate.conf",
+    "localtime": "localtime",
+    "timezone": "timezone",
+    "clock": "clock",
+    "vsftpd.conf": "vsftpd.conf",
+    "rsyslog.conf": "rsyslog.conf",
+}
+# top-level directories of a Unix tree: evidence laid out as <host>/var/log/... is recognised by them
+FS_TOP = {"var", "etc", "usr", "home", "root", "opt", "srv", "tmp", "boot", "log", "logs"}
+
+
+def detect_format(head: bytes, specs: list[FormatSpec] | None = None) -> tuple[str | None, float]:
+    """Best format for the first lines of a stream, and the share of lines it recognised."""
+    specs = specs or log_formats()
+    if cr_only(head):  # read as it will be parsed: each CR a line end
+        head = head.replace(b"\r", b"\n")
+    lines = []
+    for line in iter_lines(io.BytesIO(head)):
+        if line.no_newline and len(lines) > 0:
+            break  # a partial last line of the sample
+        text = line.data.decode("utf-8", "replace").rstrip("\r")
+        if text.strip():
+            lines.append(text)
+        if len(lines) >= SNIFF_LINES:
+            break
+    if not lines:
+        return None, 0.0
+    best: tuple[float, int, str] | None = None
+    for spec in specs:
+        if not spec.detect:
+            continue
+        hits = sum(1 for text in lines if any(rx.search(text) for rx in spec.detect))
+        ratio = hits / len(lines)
+        if ratio >= spec.detect_min_ratio and (best is None or (ratio, spec.priority) > best[:2]):
+            best = (ratio, spec.priority, spec.id)
+    return (best[2], best[0]) if best else (None, 0.0)
+
+
+def _host_from_layout(root: Path, rel: PurePosixPath) -> str | None:
+    parts = rel.parts
+    if root.is_dir() and ((root / "var").is_dir() or (root / "etc").is_dir()):
+        return root.name
+    if len(parts) >= 2 and parts[0] not in FS_TOP:
+        return parts[0]
+    return None
+
+
+def _kind_from_layout(rel: str, member: str | None) -> str:
+    lowered = rel.lower()
+    if member is not None or any(p in lowered for p in ("backup", "bur/", "restore")):
+        return "backup"
+    return "live"
+
+
+def _classify(cand: Candidate, specs: list[FormatSpec], prefix: bytes | None = None) -> Candidate:
+    """Decide what a file or member is, from its name where that is decisive, else its content.
+    ``prefix``: the first raw bytes when the content is not to be opened again (a member met in
+    the one streaming pass over a compressed tar)."""
+    name = cand.name
+    if name.lower().endswith(IMAGE_SUFFIXES):
+        return replace(cand, role="image", kind="salvage")
+
+    def raw_stream():
+        return nullcontext(io.BytesIO(prefix)) if prefix is not None else open_raw(cand)
+
+    try:
+        with raw_stream() as fh:
+            magic = fh.read(8)
+    except (OSError, ReadProblem, tarfile.TarError, zipfile.BadZipFile, KeyError) as exc:
+        return replace(cand, role="unreadable", detail=str(exc))
+    compression = sniff_compression(magic)
+    cand = replace(cand, compression=compression)
+    base = re.sub(r"\.(?:gz|bz2|xz)$", "", name)
+    if base in CONFIG_NAMES or (base.endswith(".conf") and "httpd" in cand.display):
+        return replace(cand, role="config", config_kind=CONFIG_NAMES.get(base, "httpd.conf"))
+    try:
+        with raw_stream() as fh:
+            head = _read_head_from(fh, compression, cand.reading.limits, SNIFF_BYTES)
+    except (OSError, ReadProblem):
+        head = b""
+    if head.startswith(b"TZif"):
+        return replace(cand, role="config", config_kind="localtime")
+    if compression is None and (head.startswith(b"XFSB") or head.startswith(b"EVF\x09\x0d\x0a\xff\x00")):
+        return replace(cand, role="image", kind="salvage")
+    other = _non_log_evidence(head)
+    if other:
+        return replace(cand, role=other[0], detail=other[1])
+    fmt, ratio = detect_format(head, specs)
+    if fmt:
+        return replace(cand, role="log", format_id=fmt, detail=f"{ratio:.0%} of the first lines look like {fmt}")
+    return replace(cand, role="unknown", detail="content not recognised as a supported log format")
+
+
+_CHECKSUM_LINE = re.compile(rb"^[0-9a-f]{32,128} [ *]\S")
+_LS_LINE = re.compile(rb"^(?:total \d+|[-dlcbps][rwxsStT-]{9}[.+@]? +\d+ )")
+_BODYFILE_LINE = re.compile(rb"^[0-9a-fA-F]*\|[^|]*\|\d+(?:-\d+)*\|[-drwxlcbps/]{10,}\|")
+
+
+def _non_log_evidence(head: bytes) -> tuple[str, str] | None:
+    """File-system evidence that is not a log: checksum inventories, ls listings, bodyfiles."""
+    lines = [ln for ln in head.split(b"\n")[:50] if ln.strip() and not ln.startswith(b"#")]
+    if not lines:
+        return None
+    for role, rx, what in (("inventory", _CHECKSUM_LINE, "checksum inventory (sha256sum/md5sum output)"),
+                           ("listing", _LS_LINE, "file listing (ls -l output)"),
+                           ("listing", _BODYFILE_LINE, "bodyfile (TSK/mactime)")):
+        hits = sum(1 for ln in lines if rx.match(ln) or (role == "listing" and ln.endswith(b":")))
+        if hits / len(lines) >= 0.8:
+            return role, what
+    return None
+
+
+def _with_format(cand: Candidate, format_id: str | None) -> Candidate:
+    """A format forced by the user applies to every file that is not a config, archive or image."""
+    if format_id and cand.role in ("log", "unknown"):
+        return replace(cand, role="log", format_id=format_id, detail=f"format {format_id} given by the user")
+    return cand
