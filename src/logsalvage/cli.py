@@ -471,9 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         if failure is None:
             raise
         code, message = failure
-        if code == EXIT_INTERRUPTED:
-            message = "interrupted; finished sources are kept, run the command again to resume"
-        print(f"logsalvage: {'' if code == EXIT_INTERRUPTED else 'error: '}{message}", file=sys.stderr)
+        stopped = code in (EXIT_INTERRUPTED, EXIT_TERMINATED)
+        if stopped:
+            message += "; finished sources are kept, run the command again to resume"
+        print(f"logsalvage: {'' if stopped else 'error: '}{message}", file=sys.stderr)
         return code
     finally:
         if previous is not None:

@@ -32,6 +32,12 @@ def database_failure(exc: BaseException) -> tuple[int, str] | None:
     name = type(exc).__name__
     if name == "InterruptException":
         return EXIT_INTERRUPTED, "interrupted"
+    # a signal that lands while the engine reads a registered Arrow table comes back wrapped in
+    # the engine's own error, naming the Python exception the signal raised
+    if "failed: Terminated" in str(exc):
+        return EXIT_TERMINATED, "terminated"
+    if "failed: KeyboardInterrupt" in str(exc):
+        return EXIT_INTERRUPTED, "interrupted"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     text = str(exc)
     if "No space left" in text or "max_temp_directory_size" in text or ("disk" in text.lower() and "full" in text.lower()):

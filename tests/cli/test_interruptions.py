@@ -91,6 +91,18 @@ def test_an_interrupted_commit_is_exit_130(monkeypatch, capsys):
     assert "interrupted" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("inner, code", [("KeyboardInterrupt", 130), ("Terminated", 143)])
+def test_a_signal_wrapped_by_the_engine_keeps_its_exit_code(monkeypatch, capsys, inner, code):
+    def wrapped(args):  # what DuckDB raises when the signal lands while it reads a registered Arrow table
+        raise duckdb.InvalidInputException(
+            f"Invalid Input Error: counting the rows of the object registered as 'c0_h' failed: {inner}")
+
+    monkeypatch.setattr(cli, "cmd_formats", wrapped)
+    assert cli.main(["formats"]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resume" in err
+
+
 def test_a_full_temporary_directory_is_one_line_not_a_traceback(monkeypatch, capsys, tmp_path):
     def fills_the_disk(args):
         con = duckdb.connect(str(tmp_path / "x.duckdb"))
