@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from logsalvage.report.durations import duration_label
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(text: str) -> str:
-    """Log text (attacker-controlled) with control characters shown as escapes, not interpreted."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text).replace("\n", "\n      ")
+from logsalvage.textsafe import printable
 
 
 def _pct(ratio: float | None) -> str:
@@ -28,7 +20,7 @@ def render_text(result: dict) -> str:
             lines.append(f"  heartbeat: none found — {h.get('note', '')}")
         else:
             lines.append(f"  heartbeat ({hb['how']}): every {hb['period_s']} s, {hb['records']} records, "
-                         f"{hb['regularity'] * 100:.2f} % regular: {terminal_safe(hb['pattern'])}")
+                         f"{hb['regularity'] * 100:.2f} % regular: {printable(hb['pattern'])}")
             cov = h["coverage"]
             lines.append(f"  coverage {h['window']['start']} → {h['window']['end']}: {_pct(cov['ratio'])} "
                          f"({cov['covered_s']} of {cov['total_s']} s)")
@@ -72,6 +64,6 @@ def render_compare(result: dict) -> str:
         lines.append(f"    {cause:<20} {n}")
     for e in result["examples"]:
         lines.append(f"  [{e['cause']}] {e['time']}")
-        lines.append(f"    a: {terminal_safe(e['a']) if e['a'] is not None else '(absent)'}")
-        lines.append(f"    b: {terminal_safe(e['b']) if e['b'] is not None else '(absent)'}")
+        lines.append(f"    a: {printable(e['a']) if e['a'] is not None else '(absent)'}")
+        lines.append(f"    b: {printable(e['b']) if e['b'] is not None else '(absent)'}")
     return "\n".join(lines)
