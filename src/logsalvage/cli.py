@@ -441,11 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_terminated = False  # a SIGTERM arrived: whatever exception it became on its way out, the exit is 143
+
+
 def _terminate(signum, frame) -> None:
+    global _terminated
+    _terminated = True
     raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _terminated
+    _terminated = False
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread (main() called by a host program): leave SIGTERM alone
@@ -457,9 +464,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"logsalvage: error: {printable(exc)}", file=sys.stderr)  # may quote evidence names
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        # (a library that catches the signal's exception may raise its own KeyboardInterrupt instead)
+        terminated = isinstance(exc, Terminated) or _terminated
+        what = "terminated" if terminated else "interrupted"
         print(f"logsalvage: {what}; finished sources are kept, run the command again to resume", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_FAILURE
     except OSError as exc:
@@ -471,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         if failure is None:
             raise
         code, message = failure
+        if code == EXIT_INTERRUPTED and _terminated:
+            code, message = EXIT_TERMINATED, "terminated"
         stopped = code in (EXIT_INTERRUPTED, EXIT_TERMINATED)
         if stopped:
             message += "; finished sources are kept, run the command again to resume"

@@ -4,8 +4,8 @@ Order of work: discover and classify everything; read the configuration files fo
 ``log_line_prefix``, ``LogFormat``) per host; then parse each log source into the case — dated
 formats first, so year-less syslog files can be anchored by the dated records of the same host.
 Each source is hashed before it is parsed; a source already in the case is recorded as another
-copy, not parsed twice. A source is committed whole or not at all, so an interrupted ingest is
-resumed by running it again.
+copy, not parsed twice. A source is committed whole or not at all — small ones together, a batch
+in one transaction (see ``BATCH_SOURCES``) — so an interrupted ingest is resumed by running it again.
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ def choose_anchor(cand: Candidate, config: CaseConfig, store: CaseStore, host: s
 
 def decide_years(ys: YearState, cand: Candidate, config: CaseConfig, store: CaseStore, host: str,
                  tz: str = "UTC") -> YearDecision:
+    """The year decision of a staged source (``store``: what answers ``host_dated_span``, the case or
+    the batch of sources waiting for it)."""
     if ys.yearless == 0:
         return YearDecision(None, 0, "year in record")
     anchor = choose_anchor(cand, config, store, host, tz)
@@ -167,6 +169,10 @@ ENGINES = ("auto", "columnar", "reference")
 # cost per source (a database connection, query planning: about 0.1 s) is more than the per-line
 # engine spends on it, and an archive of thousands of small logs would pay it thousands of times.
 SMALL_SOURCE = 64 << 10
+# a source of at most this many records goes from the parse to the commit in memory, not through a
+# staging file (a Parquet writer costs ~2 ms, as much as parsing a one-line log); a batch of them
+# holds at most BATCH_EVENTS records
+MEMORY_ROWS = 2_000
 SMALL_REASON = f"a small source (under {SMALL_SOURCE >> 10} KiB): quicker line by line than in the columnar engine"
 
 
@@ -179,6 +185,9 @@ class ParseTask:
     stage_dir: Path
     known_ids: frozenset[str]
     engine: str = "auto"  # "columnar" where it covers the source, else the reference; or one of them
+    # the candidate's place in the run: its staging files are named by source and place, so a copy of
+    # the same bytes parsed later never writes over those of a source still waiting in a batch
+    index: int = 0
 
 
 def parse_source(task: ParseTask) -> StagedSource:
@@ -210,7 +219,7 @@ def parse_source(task: ParseTask) -> StagedSource:
 
 def _parse_columnar(task: ParseTask, spec, source_id: str, sha: str) -> StagedSource | str:
     """The columnar engine's staging of a source, or why it could not read it (the reference will)."""
-    writer = StageWriter(task.stage_dir, source_id)
+    writer = StageWriter(task.stage_dir, f"{source_id}-{task.index:05d}", memory_rows=MEMORY_ROWS)
     counts = {"events": 0, "issues": 0, "lines": 0}
 
     def write(result) -> None:
@@ -232,12 +241,12 @@ def _parse_columnar(task: ParseTask, spec, source_id: str, sha: str) -> StagedSo
         return f"the stream ends early ({exc})" if isinstance(exc, ReadProblem) else str(exc)
     writer.close()
     return StagedSource(source_id, sha, writer.events_path, writer.issues_path, counts["events"], counts["issues"],
-                        counts["lines"], years, parser="columnar")
+                        counts["lines"], years, parser="columnar", events_table=writer.events_table)
 
 
 def _parse_reference(task: ParseTask, spec, source_id: str, sha: str) -> StagedSource:
     cand = task.cand
-    writer = StageWriter(task.stage_dir, source_id)
+    writer = StageWriter(task.stage_dir, f"{source_id}-{task.index:05d}", memory_rows=MEMORY_ROWS)
     sink = StageSink(writer, source_id, cand.display)
     asm = Assembler(spec, task.ctx, sink)
     lines = end = 0
@@ -254,41 +263,104 @@ def _parse_reference(task: ParseTask, spec, source_id: str, sha: str) -> StagedS
         sink.flush()
         writer.close()
     return StagedSource(source_id, sha, writer.events_path, writer.issues_path, sink.events, sink.issues, lines,
-                        sink.year_state())
+                        sink.year_state(), events_table=writer.events_table)
 
 
-def _commit(cand: Candidate, staged: StagedSource, store: CaseStore, settings: HostSettings,
+# Small sources are committed together: the set-oriented statements that turn staged sources into
+# events cost about as much for a batch as for one source (~20 ms, mostly planning), so a thousand
+# one-line archive members are a few transactions, not a thousand. A batch is committed when it
+# holds BATCH_SOURCES sources or BATCH_EVENTS events (a big source fills it at once), before a
+# year-less source's anchor needs the dated records of a host the batch may add to, and at the end.
+# It is all-or-nothing, as a source is: an interrupted run parses the batch's sources again.
+# BATCH_SOURCES = 1 commits every source on its own.
+BATCH_SOURCES = 200
+BATCH_EVENTS = 50_000
+
+
+class _Batch:
+    """Staged sources waiting for one transaction, with the rows about the inputs read with them
+    (``inputs``, ``copies`` and source-less ``issues`` rows, as ``CaseStore.commit_sources`` takes
+    them)."""
+
+    def __init__(self, store: CaseStore, known: frozenset[str], result: IngestResult):
+        self.store, self.result = store, result
+        self.in_case = set(known)  # sources in the case: before this run, committed in it or waiting here
+        self.spans: dict[str, tuple | None] = {}  # store.host_dated_span per host, until the next commit
+        self._clear()
+
+    def _clear(self) -> None:
+        self.sources: list[tuple[Source, YearDecision, StagedSource, bool]] = []
+        self.entries: list[dict] = []  # their result.sources entries, counts filled in at the commit
+        self.inputs: list[tuple] = []
+        self.copies: list[tuple] = []
+        self.issues: list[tuple] = []
+        self.events = 0
+        self.dated_hosts: set[str] = set()  # hosts some waiting source may add records with a year to
+
+    def host_dated_span(self, host: str) -> tuple | None:
+        """``CaseStore.host_dated_span`` as if every source before this one were committed (an anchor
+        sees the dated records of the same run): the batch is committed first when it may hold some."""
+        if host in self.dated_hosts:
+            self.flush()
+        if host not in self.spans:
+            self.spans[host] = self.store.host_dated_span(host)
+        return self.spans[host]
+
+    def add(self, src: Source, years: YearDecision, staged: StagedSource, entry: dict) -> None:
+        self.sources.append((src, years, staged, src.kind == "salvage"))
+        self.entries.append(entry)
+        self.in_case.add(src.source_id)
+        self.events += staged.events
+        if staged.events > staged.years.yearless:  # records with no year of their own are counted there
+            self.dated_hosts.add(src.host)
+        if len(self.sources) >= BATCH_SOURCES or self.events >= BATCH_EVENTS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not (self.sources or self.inputs or self.copies or self.issues):
+            return
+        try:
+            stats = self.store.commit_sources(self.sources, inputs=self.inputs, copies=self.copies,
+                                              issues=self.issues)
+        except BaseException:
+            self.store.abort()
+            raise
+        for entry, st in zip(self.entries, stats):
+            self.result.sources_new += 1
+            self.result.events += st["events"]
+            self.result.issues += st["issues"]
+            entry.update(events=st["events"], issues=st["issues"])
+            self.result.sources.append(entry)
+        self.spans.clear()
+        self._clear()
+
+
+def _commit(cand: Candidate, staged: StagedSource, batch: _Batch, settings: HostSettings,
             config: CaseConfig, host: str, result: IngestResult) -> None:
+    """Queue a parsed candidate's rows for the case (``batch``): the input, its issues, and the
+    source or, when its bytes are in the case already or earlier in this run, a copy of it."""
     if staged.error is not None:
-        store.record_input(cand.rel, cand.member, None, cand.size, "unreadable", host, staged.error)
-        store.add_issue(None, cand.display, None, None, None, f"source unreadable: {staged.error}")
+        batch.inputs.append((cand.rel, cand.member, None, cand.size, "unreadable", host, staged.error))
+        batch.issues.append((None, cand.display, None, None, None, f"source unreadable: {staged.error}", ""))
         result.issues += 1
         return
-    store.record_input(cand.rel, cand.member, staged.sha256, cand.size, "log", host, cand.detail)
+    batch.inputs.append((cand.rel, cand.member, staged.sha256, cand.size, "log", host, cand.detail))
     changed = acquisition_change(cand)  # after the worker read it: what was hashed and read is what was found
     if changed:
-        store.add_issue(None, cand.display, None, None, None, changed)
+        batch.issues.append((None, cand.display, None, None, None, changed, ""))
         result.issues += 1
-    if staged.known or store.has_source(staged.source_id):  # known before, or a copy within this run
+    if staged.known or staged.source_id in batch.in_case:  # known before, or a copy within this run
         staged.discard()
-        store.add_copy(staged.source_id, cand.rel, cand.member, host, cand.kind)
+        batch.copies.append((staged.source_id, cand.rel, cand.member, host, cand.kind))
         result.sources_known += 1
         return
-    years = decide_years(staged.years, cand, config, store, host, settings.tz)
+    years = decide_years(staged.years, cand, config, batch, host, settings.tz)
     src = Source(staged.source_id, staged.sha256, cand.rel, cand.member, host, cand.kind, cand.format_id,
                  cand.size, cand.compression, cand.mtime, cand.rotation_date, sql_zone_name(settings.tz),
                  settings.tz_basis)
-    try:
-        stats = store.commit_source(src, years, staged, recovered=(cand.kind == "salvage"))
-    except BaseException:
-        store.abort()
-        raise
-    result.sources_new += 1
-    result.events += stats["events"]
-    result.issues += stats["issues"]
-    result.sources.append({"path": cand.display, "host": host, "kind": cand.kind, "format": cand.format_id,
-                           "events": stats["events"], "issues": stats["issues"], "lines": staged.lines,
-                           "year_basis": years.basis, "parser": staged.parser})
+    batch.add(src, years, staged, {"path": cand.display, "host": host, "kind": cand.kind, "format": cand.format_id,
+                                   "events": None, "issues": None, "lines": staged.lines, "year_basis": years.basis,
+                                   "parser": staged.parser})
 
 
 FS_BATCH = 50_000
@@ -422,20 +494,22 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
         logs.sort(key=lambda c: (YEARFUL_FIRST.get(c.format_id, 1), c.rel, c.member or ""))
         known = frozenset(r[0] for r in store.query("SELECT source_id FROM sources"))
         tasks = []
-        for cand in logs:
+        for i, cand in enumerate(logs):
             s = settings.setdefault(cand.host or "unknown", HostSettings())
             ctx = ParseContext(pg_log_line_prefix=s.pg_log_line_prefix, apache_logformats=tuple(s.apache_logformats))
-            tasks.append(ParseTask(cand, ctx, store.stage_dir, known, engine))
+            tasks.append(ParseTask(cand, ctx, store.stage_dir, known, engine, i))
         total = sum(c.size for c in logs)
         done = 0
         outcomes = map_ordered(parse_source, tasks, workers=workers, scheduler=scheduler)
+        batch = _Batch(store, known, result)
         try:
             for cand, staged in zip(logs, outcomes):
                 h = cand.host or "unknown"
-                _commit(cand, staged, store, settings[h], config, h, result)
+                _commit(cand, staged, batch, settings[h], config, h, result)
                 done += cand.size
                 if progress:
                     progress(cand.display, done, total)
+            batch.flush()
         finally:
             _clear_staging(store.stage_dir)
             release_spools()

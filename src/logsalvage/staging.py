@@ -68,10 +68,11 @@ class StagedSource:
     known: bool = False  # already in the case: nothing was parsed
     parser: str = "reference"  # which engine read it ('columnar', or 'reference: why not columnar')
     error: str | None = None  # the source could not be read at all
+    events_table: pa.Table | None = None  # a small source's records, kept in memory instead (StageWriter)
 
     @staticmethod
     def _paths(value) -> list[Path]:
-        return [] if value is None else list(value) if isinstance(value, list) else [value]
+        return [p for p in (value if isinstance(value, list) else [value]) if p is not None]
 
     @property
     def events_paths(self) -> list[Path]:
@@ -82,41 +83,78 @@ class StagedSource:
         return self._paths(self.issues_path)
 
     def discard(self) -> None:
+        self.events_table = None
         for p in self.events_paths + self.issues_paths:
             Path(p).unlink(missing_ok=True)
 
 
 class StageWriter:
-    """Appends record and issue batches of one source to its Parquet files."""
+    """Appends record and issue batches of one source to its Parquet files. A file is made by its
+    first batch: a source without issues (most) has no issues file, and one without records no
+    events file (``events_path``/``issues_path`` stay None) — a writer costs a millisecond or two,
+    which counts when an archive holds a thousand one-line logs.
 
-    def __init__(self, stage_dir: Path, source_id: str):
+    ``memory_rows``: records are kept in memory (``events_table`` after ``close``) until there are
+    more than that many, and only then written to the file — a small source is committed from
+    memory, never staged on disk."""
+
+    def __init__(self, stage_dir: Path, source_id: str, *, memory_rows: int = 0):
         stage_dir.mkdir(parents=True, exist_ok=True)
-        self.events_path = stage_dir / f"{source_id}.events.parquet"
-        self.issues_path = stage_dir / f"{source_id}.issues.parquet"
-        self._events = pq.ParquetWriter(self.events_path, STAGE_SCHEMA, compression="none")
-        self._issues = pq.ParquetWriter(self.issues_path, ISSUE_SCHEMA, compression="none")
+        self._paths = {"events": stage_dir / f"{source_id}.events.parquet",
+                       "issues": stage_dir / f"{source_id}.issues.parquet"}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self.events_path: Path | None = None
+        self.issues_path: Path | None = None
+        self._memory_rows = memory_rows
+        self._held: list[pa.Table] = []  # records not written yet (memory_rows)
+        self._held_rows = 0
+        self.events_table: pa.Table | None = None
+
+    def _hold(self, table: pa.Table) -> bool:
+        """Keep ``table`` in memory if the source is still small; else write what was held."""
+        if "events" not in self._writers and self._held_rows + table.num_rows <= self._memory_rows:
+            self._held.append(table)
+            self._held_rows += table.num_rows
+            return True
+        held, self._held = self._held, []
+        for t in held:
+            self._write_events(t)
+        return False
+
+    def _write_events(self, table: pa.Table) -> None:
+        with _naming(self._paths["events"]):
+            self._writer("events", STAGE_SCHEMA).write_table(table, row_group_size=ROW_GROUP)
+
+    def _writer(self, kind: str, schema: pa.Schema) -> pq.ParquetWriter:
+        writer = self._writers.get(kind)
+        if writer is None:
+            path = self._paths[kind]
+            setattr(self, f"{kind}_path", path)  # before opening: a failed open leaves nothing unnamed
+            writer = self._writers[kind] = pq.ParquetWriter(path, schema, compression="none")
+        return writer
 
     def events(self, columns: dict[str, list]) -> None:
-        with _naming(self.events_path):
-            self._events.write_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
+        self.event_table(pa.Table.from_pydict(columns, schema=STAGE_SCHEMA))
 
     def event_table(self, table: pa.Table) -> None:
         # row groups of a bounded size: the case database reads a column chunk in one allocation
-        with _naming(self.events_path):
-            self._events.write_table(table, row_group_size=ROW_GROUP)
+        if not self._hold(table):
+            self._write_events(table)
 
     def issues(self, rows: list[tuple]) -> None:
         if rows:
             cols = list(zip(*rows))
-            with _naming(self.issues_path):
-                self._issues.write_table(pa.Table.from_arrays(
+            with _naming(self._paths["issues"]):
+                self._writer("issues", ISSUE_SCHEMA).write_table(pa.Table.from_arrays(
                     [pa.array(list(c), type=f.type) for c, f in zip(cols, ISSUE_SCHEMA)], schema=ISSUE_SCHEMA))
 
     def close(self) -> None:
-        with _naming(self.events_path):
-            self._events.close()
-        with _naming(self.issues_path):
-            self._issues.close()
+        if self._held:
+            self.events_table = pa.concat_tables(self._held) if len(self._held) > 1 else self._held[0]
+            self._held = []
+        for kind, writer in self._writers.items():
+            with _naming(self._paths[kind]):
+                writer.close()
 
 
 @contextmanager

@@ -1,10 +1,11 @@
 """The case database: ``CASE_DIR/case.duckdb`` holding sources, events and issues.
 
-The only module that imports duckdb. Events arrive per source into a staging table (columns of
-records with timestamp *parts*), and one SQL statement per source turns them into final events
-once the year of every record and the host's time zone are decided, inside the same transaction
-that registers the source: a source is either wholly in the case or not at all, so an interrupted
-ingest is simply run again.
+The only module that imports duckdb. Events arrive per source into staging files (columns of
+records with timestamp *parts*), and set-oriented SQL turns them into final events once the year
+of every record and the host's time zone are decided, inside the same transaction that registers
+the source — or a batch of sources, each row joined to its own source's constants, so that many
+small sources cost one transaction: a source (a batch) is either wholly in the case or not at all,
+so an interrupted ingest is simply run again.
 """
 
 from __future__ import annotations
@@ -315,84 +316,203 @@ class CaseStore:
         ``dedupe``: records with identical text are one event at the lowest offset, the others listed
         in ``copies`` (old copies of a file found again in a carved image).
         """
-        self.con.execute("BEGIN TRANSACTION")
-        self.con.execute(f"""INSERT INTO issues SELECT source_id, path, "offset", length, line_no, reason, excerpt,
-                                 source_id || ':' || event_offset FROM read_parquet({_parquet_list(staged.issues_paths)})""")
-        canon = ", ".join(f'"{c}"' for c in CANONICAL_FIELDS)
-        base = years.base_year if years.base_year is not None else 1970
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP VIEW staged AS
+        return self.commit_sources([(src, years, staged, recovered)], dedupe=dedupe)[0]
+
+    def commit_sources(self, batch: list[tuple[Source, YearDecision, StagedSource, bool]], *, dedupe: bool = False,
+                       inputs: Iterable[tuple] = (), copies: Iterable[tuple] = (),
+                       issues: Iterable[tuple] = ()) -> list[dict]:
+        """Turn staged sources — (source, year decision, staged files, recovered) — into events and
+        issues and register them, all in one transaction: the batch is wholly in the case or not at all.
+
+        The statements are set-oriented over the whole batch (one read of all its staging files, each
+        row joined to its own source's constants: host, year decision, time zone), so a batch of many
+        small sources costs about what one did — a source's commit is mostly planning — and the
+        result is the one of committing them one by one. Also recorded in the same transaction:
+        ``inputs`` rows (path, member, sha256, size, role, host, detail), each replacing the earlier
+        row of its path and member (as ``record_input``; the last of a path wins); ``copies``
+        (source_id, path, member, host, kind), as ``add_copy`` once the batch's sources are in; and
+        source-less ``issues`` (source_id, path, offset, length, line_no, reason, excerpt).
+        Returns each source's counts and time span, in batch order.
+        """
+        inputs = list({(r[0], r[1]): r for r in inputs}.values())  # the last row of a path and member
+        first: dict[tuple, tuple] = {}
+        for r in copies:  # the first row of a copy (source, path, member), as add_copy keeps it
+            first.setdefault(r[:3], r)
+        copies = list(first.values())
+        issues = list(issues)
+        con = self.con
+        tables = {}  # what the statements read, registered for the transaction
+        if inputs:
+            tables["_commit_inputs"] = pa.Table.from_pylist([dict(zip(_INPUT_SCHEMA.names, r)) for r in inputs],
+                                                            schema=_INPUT_SCHEMA)
+        if issues:
+            tables["_commit_issues"] = pa.Table.from_pylist([dict(zip(_ISSUE_SCHEMA.names, r)) for r in issues],
+                                                            schema=_ISSUE_SCHEMA)
+        if copies:
+            tables["_commit_copies"] = pa.Table.from_pylist([dict(zip(_COPY_SCHEMA.names, r)) for r in copies],
+                                                            schema=_COPY_SCHEMA)
+        held = False
+        if batch:
+            tables["_commit_batch"] = _batch_table(batch)
+            # small sources' records kept in memory, each with its source's number
+            kept = [st.events_table.append_column("_idx", pa.array([i] * st.events_table.num_rows, pa.int32()))
+                    for i, (_, _, st, _) in enumerate(batch) if st.events_table is not None]
+            if kept:
+                tables["_commit_held"] = pa.concat_tables(kept, promote_options="permissive")
+                held = True
+            tables["_commit_files"] = pa.table(
+                {"filename": pa.array([str(p) for _, _, st, _ in batch for p in st.events_paths], pa.string()),
+                 "idx": pa.array([i for i, (_, _, st, _) in enumerate(batch) for _ in st.events_paths], pa.int32())})
+        stats: list[dict] = []
+        registered = []
+        con.execute("BEGIN TRANSACTION")  # (first: it also completes any result left unread on the connection)
+        try:
+            for name, table in tables.items():
+                con.register(name, table)
+                registered.append(name)
+            if inputs:
+                con.execute("""DELETE FROM inputs WHERE EXISTS (SELECT 1 FROM _commit_inputs n
+                                   WHERE n.path = inputs.path AND n.member IS NOT DISTINCT FROM inputs.member)""")
+                con.execute("INSERT INTO inputs SELECT * FROM _commit_inputs")
+            if issues:
+                con.execute("INSERT INTO issues SELECT *, NULL FROM _commit_issues")
+            if batch:
+                stats = self._commit_staged(batch, dedupe, held)
+            if copies:
+                con.execute("""
+                    INSERT INTO source_copies SELECT c.source_id, c.path, c.member, c.host, c.kind FROM _commit_copies c
+                    WHERE NOT EXISTS (SELECT 1 FROM source_copies x WHERE x.source_id = c.source_id
+                                        AND x.path = c.path AND x.member IS NOT DISTINCT FROM c.member)
+                      AND NOT EXISTS (SELECT 1 FROM sources x WHERE x.source_id = c.source_id
+                                        AND x.path = c.path AND x.member IS NOT DISTINCT FROM c.member)""")
+            con.execute("COMMIT")
+        except BaseException:
+            self.abort()  # first: an aborted transaction refuses everything else (the unregisters below)
+            raise
+        finally:
+            for name in registered:
+                try:
+                    con.unregister(name)
+                except duckdb.Error:
+                    pass  # never hides why the commit failed (an interrupt, a full disk)
+        for _, _, staged, _ in batch:
+            staged.discard()
+        return stats
+
+    def _commit_staged(self, batch: list[tuple[Source, YearDecision, StagedSource, bool]], dedupe: bool,
+                       held: bool) -> list[dict]:
+        """The events, issues and sources rows of a batch (``_commit_batch``: one row per source with
+        its constants; ``_commit_files``: its staging files; ``_commit_held``, when ``held``: the
+        records of the sources kept in memory), inside the open transaction."""
+        con = self.con
+        issue_files = [p for _, _, st, _ in batch for p in st.issues_paths]
+        if issue_files:
+            con.execute(f"""INSERT INTO issues SELECT source_id, path, "offset", length, line_no, reason, excerpt,
+                                source_id || ':' || event_offset FROM read_parquet({_parquet_list(issue_files)})""")
+        event_files = [p for _, _, st, _ in batch for p in st.events_paths]
+        if event_files or held:
+            self._commit_events(event_files, held, dedupe, several=len(batch) > 1)
+        rows = con.execute("""
+            INSERT INTO sources
+            SELECT b.source_id, b.sha256, b.path, b.member, b.host, b.kind, b.format_id, b.size, b.compression,
+                   b.mtime, b.rotation_date, b.tz, b.tz_basis, b.year_basis, b.lines, coalesce(e.n, 0),
+                   coalesce(i.n, 0), e.first_ts, e.last_ts, b.parser
+            FROM _commit_batch b
+            LEFT JOIN (SELECT source_id, count(*) AS n, min(ts_utc) AS first_ts, max(ts_utc) AS last_ts FROM events
+                       WHERE source_id IN (SELECT source_id FROM _commit_batch) GROUP BY source_id) e
+              ON e.source_id = b.source_id
+            LEFT JOIN (SELECT source_id, count(*) AS n FROM issues
+                       WHERE source_id IN (SELECT source_id FROM _commit_batch) GROUP BY source_id) i
+              ON i.source_id = b.source_id
+            RETURNING source_id, events, issues, first_ts, last_ts""").fetchall()
+        by_id = {r[0]: {"events": r[1], "issues": r[2], "first": r[3], "last": r[4]} for r in rows}
+        return [by_id[src.source_id] for src, _, _, _ in batch]
+
+    def _commit_events(self, event_files: list, held: bool, dedupe: bool, several: bool) -> None:
+        """INSERT INTO events the staged records of the batch, each with its own source's constants:
+        those of ``event_files`` and, when ``held``, those of the registered table ``_commit_held``
+        (small sources' records kept in memory, with their source's number ``_idx``)."""
+        con = self.con
+        canon = ", ".join(f'e."{c}"' for c in CANONICAL_FIELDS)
+        # every staged record with its source's number ``_idx`` (no staged column starts with '_') and
+        # its local time, the year of a year-less one from its source's decision; a view over one
+        # source's files (bounded memory whatever its size), a table when there are more (a batch of
+        # small sources: their many files are read once, not by each statement)
+        what = "TABLE" if several else "VIEW"
+        parts = ([f"""SELECT r.* EXCLUDE (filename), f.idx AS _idx
+                      FROM read_parquet({_parquet_list(event_files)}, filename = true) r
+                      JOIN _commit_files f ON f.filename = r.filename"""] if event_files else [])
+        parts += ["SELECT * FROM _commit_held"] if held else []
+        con.execute(f"""
+            CREATE OR REPLACE TEMP {what} staged AS
             SELECT *, CASE WHEN mo IS NULL THEN NULL
                            WHEN mo = 2 AND d = 29 AND NOT (yr % 4 = 0 AND (yr % 100 <> 0 OR yr % 400 = 0)) THEN NULL
                            ELSE make_timestamp(yr, mo, d, 0, 0, 0) + to_microseconds(sod_us) END AS ts_local
-            FROM (SELECT *, COALESCE(y, {int(base)} - ({int(years.last_epoch)} - year_epoch)) AS yr
-                  FROM read_parquet({_parquet_list(staged.events_paths)}))
+            FROM (SELECT r.*, COALESCE(r.y, b.base_year - (b.last_epoch - r.year_epoch)) AS yr
+                  FROM ({" UNION ALL BY NAME ".join(parts)}) r
+                  JOIN _commit_batch b ON b.idx = r._idx)
             """)
         if dedupe:
-            source, copies = "deduped", "copies"
-            self.con.execute("""
+            source = "deduped"
+            con.execute("""
                 CREATE OR REPLACE TEMP VIEW deduped AS
                 SELECT * EXCLUDE (rn, all_offsets, copies),
                        nullif(concat_ws(',', copies, nullif(array_to_string(all_offsets[2:], ','), '')), '') AS copies
-                FROM (SELECT *, row_number() OVER (PARTITION BY raw ORDER BY "offset") AS rn,
-                             list("offset" ORDER BY "offset") OVER (PARTITION BY raw) AS all_offsets
+                FROM (SELECT *, row_number() OVER (PARTITION BY _idx, raw ORDER BY "offset") AS rn,
+                             list("offset" ORDER BY "offset") OVER (PARTITION BY _idx, raw) AS all_offsets
                       FROM staged)
                 WHERE rn = 1""")
         else:
-            source, copies = "staged", "copies"
-        dst = self._local_to_utc(src.tz, file_order=not dedupe)
-        self.con.execute(f"""
+            source = "staged"
+        dst = self._local_to_utc(file_order=not dedupe)
+        # the source's constants (_commit_batch) join after the record key's window, which then
+        # carries no more columns than a single source's did
+        con.execute(f"""
             INSERT INTO events
-            SELECT ? || ':' || s."offset", ?, ?, ?, ?, event_type,
-              CASE WHEN ts_local IS NULL THEN NULL
-                   WHEN utc_offset_s IS NOT NULL THEN timezone('UTC', ts_local - to_seconds(utc_offset_s))
-                   {'WHEN d."offset" IS NOT NULL THEN d.utc' if dst else ''}
-                   ELSE o.utc_start + (ts_local - o.h) END,
-              ts_local, ts_raw,
+            SELECT b.source_id || ':' || e."offset", b.source_id, b.host, b.kind, b.format_id, e.event_type, e.ts_utc,
+              e.ts_local, e.ts_raw,
               concat_ws('; ',
-                COALESCE(ts_note, CASE WHEN mo IS NULL THEN 'no timestamp'
-                                       WHEN y IS NOT NULL THEN 'year in record'
-                                       WHEN ts_local IS NULL THEN 'Feb 29 in non-leap year ' || yr || ': time undetermined'
-                                       ELSE ? END),
-                CASE WHEN mo IS NULL THEN NULL
-                     WHEN utc_offset_s IS NOT NULL THEN 'UTC offset in record'
-                     ELSE concat_ws('; ', ?, {'d.dst_note' if dst else 'NULL'}) END),
-              ?, s."offset", length, line_no, line_count, spans, {copies}, raw, message, {canon}, extra,
-              {record_key_sql(per_source="", offset='s."offset"')}
-            FROM {source} s LEFT JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local) AND s.utc_offset_s IS NULL
-            {'LEFT JOIN dst_records d ON d."offset" = s."offset"' if dst else ''}
-            """, [src.source_id, src.source_id, src.host, src.kind, src.format_id, years.basis,
-                  f"time zone {src.tz} ({src.tz_basis})", recovered])
+                COALESCE(e.ts_note, CASE WHEN e.mo IS NULL THEN 'no timestamp'
+                                         WHEN e.y IS NOT NULL THEN 'year in record'
+                                         WHEN e.ts_local IS NULL THEN 'Feb 29 in non-leap year ' || e.yr || ': time undetermined'
+                                         ELSE b.year_basis END),
+                CASE WHEN e.mo IS NULL THEN NULL
+                     WHEN e.utc_offset_s IS NOT NULL THEN 'UTC offset in record'
+                     ELSE concat_ws('; ', b.tz_note, e.dst_note) END),
+              b.recovered, e."offset", e.length, e.line_no, e.line_count, e.spans, e.copies, e.raw, e.message, {canon},
+              e.extra, e.record_key
+            FROM (SELECT s.*,
+                    CASE WHEN ts_local IS NULL THEN NULL
+                         WHEN utc_offset_s IS NOT NULL THEN timezone('UTC', ts_local - to_seconds(utc_offset_s))
+                         {'WHEN r."offset" IS NOT NULL THEN r.utc' if dst else ''}
+                         ELSE o.utc_start + (ts_local - o.h) END AS ts_utc,
+                    {'r.dst_note' if dst else 'NULL::VARCHAR'} AS dst_note,
+                    {record_key_sql(per_source="s._idx, ", offset='s."offset"')} AS record_key
+                  FROM {source} s
+                  LEFT JOIN hour_offsets o ON o.idx = s._idx AND o.h = date_trunc('hour', s.ts_local)
+                                          AND s.utc_offset_s IS NULL
+                  {'LEFT JOIN dst_records r ON r.idx = s._idx AND r."offset" = s."offset"' if dst else ''}) e
+            JOIN _commit_batch b ON b.idx = e._idx
+            """)
         if dst:
-            self.con.execute("DROP TABLE dst_records")
+            con.execute("DROP TABLE dst_records")
         if dedupe:
-            self.con.execute("DROP VIEW deduped")
-        self.con.execute("DROP VIEW staged")
-        self.con.execute("DROP TABLE hour_offsets")
-        stats = self.con.execute(
-            "SELECT count(*), min(ts_utc), max(ts_utc) FROM events WHERE source_id = ?", [src.source_id]).fetchone()
-        n_issues = self.con.execute("SELECT count(*) FROM issues WHERE source_id = ?", [src.source_id]).fetchone()[0]
-        self.con.execute(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [src.source_id, src.sha256, src.path, src.member, src.host, src.kind, src.format_id, src.size,
-             src.compression, src.mtime, src.rotation_date, src.tz, src.tz_basis, years.basis, staged.lines, stats[0],
-             n_issues, stats[1], stats[2], staged.parser])
-        self.con.execute("COMMIT")
-        staged.discard()
-        return {"events": stats[0], "issues": n_issues, "first": stats[1], "last": stats[2]}
+            con.execute("DROP VIEW deduped")
+        con.execute(f"DROP {what} staged")
+        con.execute("DROP TABLE hour_offsets")
 
-    def _local_to_utc(self, tz: str, *, file_order: bool) -> bool:
-        """Offsets of the local hours of the ``staged`` records in ``tz`` (table ``hour_offsets``), and
-        when a DST change is near some of them, each of those records placed on its own (table
-        ``dst_records``: its UTC and a note when its local time is repeated or skipped). Returns
-        whether ``dst_records`` was made.
+    def _local_to_utc(self, *, file_order: bool) -> bool:
+        """Offsets of the local hours of the ``staged`` records, each in its own source's zone (table
+        ``hour_offsets``, per source and hour), and when a DST change is near some of them, each of those
+        records placed on its own (table ``dst_records``, by source and offset: its UTC and a note when
+        its local time is repeated or skipped). Returns whether ``dst_records`` was made.
 
-        Per distinct local hour, not per row (a few ICU lookups per hour): the offsets 6 hours before
-        and after it. Where the two differ, a local time valid with one offset only takes it; one
-        valid with both (the hour repeated when the clock goes back) is its first occurrence (the
-        offset before the change) — unless, in file order, it follows a record of that hour whose
-        time is later by more than ``DST_STEP_BACK_MIN`` minutes: the clock went back in between, so
-        it is the second occurrence; one valid with neither (skipped when the clock goes forward)
+        Per distinct local hour of a source, not per row (a few ICU lookups per hour): the offsets 6
+        hours before and after it. Where the two differ, a local time valid with one offset only takes
+        it; one valid with both (the hour repeated when the clock goes back) is its first occurrence
+        (the offset before the change) — unless, in its file's order, it follows a record of that hour
+        whose time is later by more than ``DST_STEP_BACK_MIN`` minutes: the clock went back in between,
+        so it is the second occurrence; one valid with neither (skipped when the clock goes forward)
         is read with the offset before the change, as Python's zoneinfo reads it (fold=0). Records
         carved from an image have no file order: a repeated time is its first occurrence. (Read from
         ``staged``, not the deduplicated view, whose windows over the text are costly; the records
@@ -400,38 +520,40 @@ class CaseStore:
         """
         self.con.execute("""
             CREATE OR REPLACE TEMP TABLE hour_offsets AS
-            SELECT h, timezone('UTC', h - to_seconds(before_s)) AS utc_start, before_s, after_s,
+            SELECT idx, tz, h, timezone('UTC', h - to_seconds(before_s)) AS utc_start, before_s, after_s,
                    before_s <> after_s AS transition
-            FROM (SELECT h, (epoch(timezone(?, u - INTERVAL 6 HOUR)) - epoch(u - INTERVAL 6 HOUR))::BIGINT AS before_s,
-                            (epoch(timezone(?, u + INTERVAL 6 HOUR)) - epoch(u + INTERVAL 6 HOUR))::BIGINT AS after_s
-                  FROM (SELECT h, timezone(?, h) AS u
-                        FROM (SELECT DISTINCT date_trunc('hour', ts_local) AS h FROM staged
-                              WHERE ts_local IS NOT NULL AND utc_offset_s IS NULL)))
-            """, [tz, tz, tz])
-        if not self.con.execute("SELECT count(*) FROM hour_offsets WHERE transition").fetchone()[0]:
+            FROM (SELECT idx, tz, h, (epoch(timezone(tz, u - INTERVAL 6 HOUR)) - epoch(u - INTERVAL 6 HOUR))::BIGINT AS before_s,
+                                     (epoch(timezone(tz, u + INTERVAL 6 HOUR)) - epoch(u + INTERVAL 6 HOUR))::BIGINT AS after_s
+                  FROM (SELECT k.idx, b.tz, k.h, timezone(b.tz, k.h) AS u
+                        FROM (SELECT DISTINCT _idx AS idx, date_trunc('hour', ts_local) AS h FROM staged
+                              WHERE ts_local IS NOT NULL AND utc_offset_s IS NULL) k
+                        JOIN _commit_batch b ON b.idx = k.idx))
+            """)
+        if not self.con.execute("SELECT count(*) FROM hour_offsets WHERE transition").fetchall()[0][0]:
             return False
         if file_order:
-            second = f"""SELECT "offset", bool_or(back) OVER (PARTITION BY h ORDER BY "offset" ROWS UNBOUNDED PRECEDING) AS second
-                         FROM (SELECT "offset", h, ts_local < max(ts_local) OVER (PARTITION BY h ORDER BY "offset"
+            second = f"""SELECT idx, "offset", bool_or(back) OVER (PARTITION BY idx, h ORDER BY "offset"
+                                                                     ROWS UNBOUNDED PRECEDING) AS second
+                         FROM (SELECT idx, "offset", h, ts_local < max(ts_local) OVER (PARTITION BY idx, h ORDER BY "offset"
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL {DST_STEP_BACK_MIN} MINUTE AS back
                                FROM valid WHERE first_ok AND second_ok)"""
             first_why = "no earlier record of the file shows a later time of that hour"
         else:
-            second = 'SELECT "offset", false AS second FROM valid WHERE false'
+            second = 'SELECT idx, "offset", false AS second FROM valid WHERE false'
             first_why = "carved records have no file order to show a second one"
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE dst_records AS
             WITH placed AS (
-              SELECT s."offset", o.h, s.ts_local, o.before_s, o.after_s,
+              SELECT s._idx AS idx, s."offset", o.tz, o.h, s.ts_local, o.before_s, o.after_s,
                      timezone('UTC', s.ts_local - to_seconds(o.before_s)) AS first_utc,
                      timezone('UTC', s.ts_local - to_seconds(o.after_s)) AS second_utc
-              FROM staged s JOIN hour_offsets o ON o.h = date_trunc('hour', s.ts_local)
+              FROM staged s JOIN hour_offsets o ON o.idx = s._idx AND o.h = date_trunc('hour', s.ts_local)
               WHERE o.transition AND s.utc_offset_s IS NULL),
             valid AS (
-              SELECT *, timezone(?, first_utc) = ts_local AS first_ok, timezone(?, second_utc) = ts_local AS second_ok
+              SELECT *, timezone(tz, first_utc) = ts_local AS first_ok, timezone(tz, second_utc) = ts_local AS second_ok
               FROM placed),
             passes AS ({second})
-            SELECT v."offset",
+            SELECT v.idx, v."offset",
               CASE WHEN v.first_ok AND v.second_ok AND coalesce(p.second, false) THEN v.second_utc
                    WHEN v.second_ok AND NOT v.first_ok THEN v.second_utc
                    ELSE v.first_utc END AS utc,
@@ -446,8 +568,8 @@ class CaseStore:
                      THEN 'DST: local time skipped when the clock went forward (it did not exist), read with the '
                           || 'offset before the change (' || {_utc_offset_sql("v.before_s")} || ')'
               END AS dst_note
-            FROM valid v LEFT JOIN passes p USING ("offset")
-            """, [tz, tz])
+            FROM valid v LEFT JOIN passes p USING (idx, "offset")
+            """)
         return True
 
     def abort(self) -> None:
@@ -500,8 +622,8 @@ class CaseStore:
         """First and last local date of events of ``host`` whose year came from the record itself."""
         row = self.con.execute(
             "SELECT min(ts_local)::DATE, max(ts_local)::DATE FROM events "
-            "WHERE host = ? AND time_basis LIKE 'year in record%'", [host]).fetchone()
-        return row if row and row[1] is not None else None
+            "WHERE host = ? AND time_basis LIKE 'year in record%'", [host]).fetchall()[0]
+        return row if row[1] is not None else None
 
     def query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return self.con.execute(sql, list(params)).fetchall()
@@ -566,6 +688,36 @@ def _utc_offset_sql(seconds: str) -> str:
     """SQL text 'UTC-04:00' of an offset given in seconds east of UTC."""
     return (f"printf('UTC%s%02d:%02d', CASE WHEN {seconds} < 0 THEN '-' ELSE '+' END, abs({seconds}) // 3600, "
             f"abs({seconds}) % 3600 // 60)")
+
+
+_INPUT_SCHEMA = pa.schema([("path", pa.string()), ("member", pa.string()), ("sha256", pa.string()),
+                           ("size", pa.int64()), ("role", pa.string()), ("host", pa.string()), ("detail", pa.string())])
+_ISSUE_SCHEMA = pa.schema([("source_id", pa.string()), ("path", pa.string()), ("offset", pa.int64()),
+                           ("length", pa.int64()), ("line_no", pa.int64()), ("reason", pa.string()),
+                           ("excerpt", pa.string())])
+_COPY_SCHEMA = pa.schema([("source_id", pa.string()), ("path", pa.string()), ("member", pa.string()),
+                          ("host", pa.string()), ("kind", pa.string())])
+_BATCH_SCHEMA = pa.schema([
+    ("idx", pa.int32()), ("source_id", pa.string()), ("sha256", pa.string()), ("path", pa.string()),
+    ("member", pa.string()), ("host", pa.string()), ("kind", pa.string()), ("format_id", pa.string()),
+    ("size", pa.int64()), ("compression", pa.string()), ("mtime", pa.timestamp("us", tz="UTC")),
+    ("rotation_date", pa.date32()), ("tz", pa.string()), ("tz_basis", pa.string()), ("year_basis", pa.string()),
+    ("lines", pa.int64()), ("parser", pa.string()), ("base_year", pa.int64()), ("last_epoch", pa.int64()),
+    ("tz_note", pa.string()), ("recovered", pa.bool_())])
+
+
+def _batch_table(batch: list[tuple[Source, YearDecision, StagedSource, bool]]) -> pa.Table:
+    """One row per source of a batch: what its sources row holds and what its events take from it."""
+    rows = [{"idx": i, "source_id": src.source_id, "sha256": src.sha256, "path": src.path, "member": src.member,
+             "host": src.host, "kind": src.kind, "format_id": src.format_id, "size": src.size,
+             "compression": src.compression, "mtime": src.mtime, "rotation_date": src.rotation_date, "tz": src.tz,
+             "tz_basis": src.tz_basis, "year_basis": years.basis, "lines": staged.lines, "parser": staged.parser,
+             # a year-less record's year: base year minus the year epochs after its own (see staging)
+             "base_year": years.base_year if years.base_year is not None else 1970,
+             "last_epoch": years.last_epoch, "tz_note": f"time zone {src.tz} ({src.tz_basis})",
+             "recovered": bool(recovered)}
+            for i, (src, years, staged, recovered) in enumerate(batch)]
+    return pa.Table.from_pylist(rows, schema=_BATCH_SCHEMA)
 
 
 def _parquet_list(paths) -> str:

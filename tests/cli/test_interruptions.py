@@ -103,6 +103,27 @@ def test_a_signal_wrapped_by_the_engine_keeps_its_exit_code(monkeypatch, capsys,
     assert err.count("\n") == 1 and "resume" in err
 
 
+@pytest.mark.parametrize("becomes", [KeyboardInterrupt, duckdb.InterruptException, RuntimeError])
+def test_sigterm_turned_into_another_exception_on_its_way_out_is_still_exit_143(monkeypatch, capsys, becomes):
+    """A library that catches the exception SIGTERM's handler raised (Arrow's and DuckDB's signal
+    checks) raises its own — KeyboardInterrupt, an interrupt error — which must not become 130."""
+    def terminated_inside_a_library(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs here
+        except cli.Terminated:
+            raise (becomes("Query interrupted") if becomes is RuntimeError else becomes()) from None
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_formats", terminated_inside_a_library)
+    assert cli.main(["formats"]) == 143
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "terminated" in err
+    # the next run starts without the mark: a plain Ctrl-C is 130 again
+    monkeypatch.setattr(cli, "cmd_formats", lambda args: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert cli.main(["formats"]) == 130
+
+
 def test_a_full_temporary_directory_is_one_line_not_a_traceback(monkeypatch, capsys, tmp_path):
     def fills_the_disk(args):
         con = duckdb.connect(str(tmp_path / "x.duckdb"))
@@ -117,7 +138,7 @@ def test_a_full_temporary_directory_is_one_line_not_a_traceback(monkeypatch, cap
 
 def test_a_full_disk_while_staging_names_the_staging_file(tmp_path):
     writer = StageWriter(tmp_path, "abc")
-    writer._events = _Full()
+    writer._writers["events"] = _Full()
     with pytest.raises(OSError) as exc:
         writer.event_table(pa.table({"a": [1]}))
     assert exc.value.filename == str(tmp_path / "abc.events.parquet")

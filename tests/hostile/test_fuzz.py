@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from logsalvage.errors import LogsalvageError
 from logsalvage.export import spreadsheet_safe
 from logsalvage.ingest import ingest
-from logsalvage.parsing.columnar import not_covered
+from logsalvage.parsing.columnar import Unsupported, not_covered
 from logsalvage.parsing.engine import ParseContext
 from logsalvage.parsing.formats import shipped_formats
 from logsalvage.report.html import _environment
@@ -100,7 +100,11 @@ def test_every_parser_accounts_for_every_line_of_mangled_input(format_id, tmp_pa
         n = next(counter)
         for name, run in engines:
             started = time.perf_counter()
-            events, issues, _ = run(data, n)
+            try:
+                events, issues, _ = run(data, n)
+            except Unsupported:
+                assert name == "columnar"
+                continue  # what the columnar engine does not model, the reference reads (checked above)
             seconds = time.perf_counter() - started
             assert not _covered(events, issues, data), f"{name}: lines neither an event nor an issue"
             assert seconds < 2 + len(data) * 50e-6, f"{name}: {seconds:.2f} s for {len(data)} bytes"

@@ -19,7 +19,6 @@ from tests.hostile.corpus import build
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile") / "evidence"
@@ -31,14 +30,12 @@ def corpus(tmp_path_factory):
                         capture_output=True, text=True, env=env, timeout=600, stdin=subprocess.DEVNULL)
     return root, manifest, case, cp, time.monotonic() - started
 
-
 def test_it_ingests_without_a_traceback(corpus):
     _, _, _, cp, seconds = corpus
     assert cp.returncode == 0, cp.stderr[-3000:]
     assert "Traceback" not in cp.stderr
     assert json.loads(cp.stdout)["events"] > 2000
     assert seconds < 120
-
 
 def test_every_line_is_an_event_or_an_issue(corpus):
     _, _, case, _, _ = corpus
@@ -57,7 +54,6 @@ def test_every_line_is_an_event_or_an_issue(corpus):
                 uncovered[f"{path}:{member}"] = sorted(missing)[:5]
     assert uncovered == {}
 
-
 def test_every_path_is_accounted_for(corpus):
     root, manifest, case, _, _ = corpus
     with CaseStore(case, read_only=True) as store:
@@ -67,7 +63,6 @@ def test_every_path_is_accounted_for(corpus):
             assert rel in inputs, f"{rel!r} ({why}) has no inputs row"
             if why.startswith(("symlink", "a FIFO")):
                 assert rel in issues, f"{rel!r} ({why}) skipped without an issue"
-
 
 def test_the_tricks_lose_nothing(corpus):
     _, _, case, _, _ = corpus
@@ -89,15 +84,10 @@ def test_the_tricks_lose_nothing(corpus):
         # the access log's pathological lines: read (as records or issues), not lost
         assert events("web01/var/log/httpd/access_log") >= 4
 
-
-MANY = "web01/backup/many.tar.gz"
-
-
 @pytest.mark.slow
 def test_no_single_file_takes_more_than_5_seconds(corpus, tmp_path):
-    """Every file under 5 s — but the archive of 1000 members, whose cost is linear in its members
-    and still dominated by one commit per member (~35 ms each on 2 cores): it is held to 60 ms a
-    member here until small sources are committed together (the open part of issue 13's 5 s)."""
+    """Every file under 5 s, the tar.gz of 1000 one-line members too (~1.5 s: small sources are
+    committed together, from memory; it took 35 s when each member was a transaction of its own)."""
     root, manifest, _, _, _ = corpus
     slow = {}
     for rel, why in manifest.items():
@@ -107,6 +97,6 @@ def test_no_single_file_takes_more_than_5_seconds(corpus, tmp_path):
         started = time.monotonic()
         ingest([path], tmp_path / rel.replace("/", "_").replace("\x1b", "E").replace("\x07", "B"), host="web01")
         seconds = time.monotonic() - started
-        if seconds >= (1000 * 0.060 if rel == MANY else 5):
+        if seconds >= 5:
             slow[rel] = round(seconds, 1)
     assert slow == {}

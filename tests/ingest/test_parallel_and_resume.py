@@ -40,15 +40,21 @@ def test_two_workers_give_the_same_case(tmp_path):
     assert len(_dump(tmp_path / "one")[0]) == 3000
 
 
-def test_interrupted_ingest_resumes_without_loss_or_doubles(tmp_path, interrupt_nth_call):
+# sources committed before the third parse is interrupted: each on its own, in full batches of two,
+# and none when the first two still wait in a batch (a batch is all-or-nothing)
+@pytest.mark.parametrize("batch, committed", [(1, 2), (2, 2), (200, 0)])
+def test_interrupted_ingest_resumes_without_loss_or_doubles(tmp_path, interrupt_nth_call, monkeypatch, batch,
+                                                            committed):
     ev = _evidence(tmp_path)
     ingest([ev], tmp_path / "whole")
+    monkeypatch.setattr(ingest_module, "BATCH_SOURCES", batch)
     restore = interrupt_nth_call(ingest_module, "parse_source", 3)
     with pytest.raises(KeyboardInterrupt):
         ingest([ev], tmp_path / "resumed")
     restore()
     partial = _dump(tmp_path / "resumed")
-    assert len(partial[2]) == 2  # two sources were committed before the interruption
+    assert len(partial[2]) == committed
+    assert not list((tmp_path / "resumed" / "staging").glob("*.parquet"))
     ingest([ev], tmp_path / "resumed")
     assert _dump(tmp_path / "resumed") == _dump(tmp_path / "whole")
     assert not list((tmp_path / "resumed" / "staging").glob("*.parquet"))

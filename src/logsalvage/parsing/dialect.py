@@ -13,6 +13,7 @@ tests that check the two agree.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pyarrow as pa
@@ -78,8 +79,11 @@ def re2_error(src: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_shared(src: str, flags: int = 0) -> "LinearPattern":
-    """The compiled pattern of a shared-dialect source; raises ``DialectError`` or ``re.error``."""
+    """The compiled pattern of a shared-dialect source; raises ``DialectError`` or ``re.error``.
+    Cached: every source of a format compiles the same patterns (a thousand archive members would
+    compile them a thousand times); a pattern is immutable, so sharing it is safe."""
     why = re2_error(src)
     if why is not None:
         raise DialectError(f"not runnable in linear time by RE2 ({why})")
