@@ -150,32 +150,42 @@ def scan(web_prerequisites, daemon_root, rsyslog_daemon, postgres_daemon, pg_sys
         pytest.fail(f"sqlmap exited {run.returncode} after {run.seconds:.0f} s\nstdout:\n{run.stdout[-4000:]}\n"
                     f"stderr:\n{run.stderr[-4000:]}", pytrace=False)
 
-    ev = tmp_path_factory.mktemp("sqlmap-evidence")
-    evidence = ev / "evidence"
-    web_log, db_log = evidence / "web/var/log/httpd/access_log", evidence / "db/var/log/messages"
-    web_log.parent.mkdir(parents=True)
-    db_log.parent.mkdir(parents=True)
-    web_log.write_bytes(ap.access_log.read_bytes())
-    db_log.write_bytes(_between_markers(rs.log_file.read_bytes(), start_marker, end_marker))
-    config = ev / "case.yaml"
-    config.write_text(textwrap.dedent("""\
-        hosts:
-          web:
-            timezone: UTC
-            paths: ["web/**"]
-            role: web
-          db:
-            timezone: UTC
-            paths: ["db/**"]
-            role: database
-        postgresql:
-          log_line_prefix: 'DATABASE=%d,USER=%u,CLIENT=%r,'
-        """))
+    evidence, config, web_log, db_log = write_evidence(
+        tmp_path_factory.mktemp("sqlmap-evidence"), ap.access_log.read_bytes(),
+        _between_markers(rs.log_file.read_bytes(), start_marker, end_marker))
     return ScanCapture(
         evidence=evidence, config=config,
         access_lines=tuple(web_log.read_text().splitlines()), db_lines=tuple(db_log.read_text().splitlines()),
         sqlmap=run, window=(int(began), ended),
     )
+
+
+CASE_YAML = textwrap.dedent("""\
+    hosts:
+      web:
+        timezone: UTC
+        paths: ["web/**"]
+        role: web
+      db:
+        timezone: UTC
+        paths: ["db/**"]
+        role: database
+    postgresql:
+      log_line_prefix: 'DATABASE=%d,USER=%u,CLIENT=%r,'
+    """)
+
+
+def write_evidence(ev: Path, access_log: bytes, db_log: bytes) -> tuple[Path, Path, Path, Path]:
+    """The evidence tree (web's access log, db's syslog file) and case.yaml under ``ev``:
+    (evidence dir, case.yaml, access log, syslog file)."""
+    evidence = ev / "evidence"
+    web_log, pg_log = evidence / "web/var/log/httpd/access_log", evidence / "db/var/log/messages"
+    for path, data in ((web_log, access_log), (pg_log, db_log)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+    config = ev / "case.yaml"
+    config.write_text(CASE_YAML)
+    return evidence, config, web_log, pg_log
 
 
 def sqlmap_requests(scan: ScanCapture) -> list[re.Match]:

@@ -8,6 +8,11 @@ httpd refuses to serve as root), so the document root must be readable by that u
 
 ``item.php`` is vulnerable on purpose: its ``id`` parameter goes into the SQL text unquoted and
 unescaped, and the database's error is shown in the page, as in the incident's web application.
+``safe.php`` reads the same ``items`` table the safe way, a parameterized query
+(``pg_query_params``): a scan of it finds nothing, although PostgreSQL still logs an
+``invalid input syntax for type integer`` error (statement ``… WHERE id = $1``) for each probe that
+is not a number. ``shop_tables_sql`` creates the shop's tables: ``items`` and, for an attacker to
+dump, ``customer`` (made-up people).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,10 +107,67 @@ if ($result === false) {{
 echo "</body></html>\\n";
 """
 
+# The same lookup done safely: the parameter is bound, never part of the SQL text; errors are not shown.
+SAFE_PHP = """\
+<?php
+// logsalvage integration test: a parameterized query, NOT injectable. Serves 127.0.0.1 only.
+$db = pg_connect("host=127.0.0.1 port={pg_port} dbname={db} user={db_user} password={db_password} connect_timeout=10");
+if ($db === false) {{
+    http_response_code(503);
+    exit("database unavailable\\n");
+}}
+$id = isset($_GET['id']) ? $_GET['id'] : '1';
+$result = @pg_query_params($db, 'SELECT name FROM items WHERE id = $1', array($id));
+$row = $result === false ? false : pg_fetch_row($result);
+header('Content-Type: text/html; charset=utf-8');
+if ($row === false) {{
+    http_response_code(404);
+    exit("<html><head><title>Item</title></head><body><p>No such item.</p></body></html>\\n");
+}}
+echo "<html><head><title>Item</title></head><body>\\n";
+echo "<p>" . htmlspecialchars($row[0]) . "</p>\\n";
+echo "</body></html>\\n";
+"""
+
 INDEX_PHP = """\
 <?php
 echo "<html><body><a href=\\"item.php?id=1\\">first item</a></body></html>\\n";
 """
+
+
+# The shop's customers, all made up: first and last names, example.com addresses, 555-01xx numbers
+# (reserved for fiction), the last four digits of a card.
+FIRST_NAMES = ("Ada", "Bruno", "Chiara", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ines", "Jonas")
+LAST_NAMES = ("Okafor", "Lindqvist", "Moreau", "Tanaka", "Varga", "Castillo", "Novak", "Brennan")
+
+
+def customer_rows(n: int = 80) -> list[tuple[int, str, str, str, str]]:
+    """``n`` (at most 80) made-up customers: (id, name, email, phone, card_last4), the same every time."""
+    if not 0 <= n <= len(FIRST_NAMES) * len(LAST_NAMES):
+        raise ValueError(f"{n} customers: at most {len(FIRST_NAMES) * len(LAST_NAMES)}")
+    out = []
+    for i in range(n):
+        first, last = FIRST_NAMES[i % len(FIRST_NAMES)], LAST_NAMES[i // len(FIRST_NAMES)]
+        out.append((i + 1, f"{first} {last}", f"{first.lower()}.{last.lower()}@example.com",
+                    f"+1-202-555-01{i:02d}", f"{(i * 7919 + 4271) % 10000:04d}"))
+    return out
+
+
+def shop_tables_sql(*, items: int = 5, customers: int = 0) -> list[str]:
+    """The shop's tables and rows, as SQL for its owner to run; safe to run again on the same database.
+
+    ``items`` (what item.php and safe.php read: ``item 1`` … ``item N``) and, with ``customers``, the
+    application's ``customer`` table (id, name, email, phone, card_last4).
+    """
+    sql = ["CREATE TABLE IF NOT EXISTS items (id integer PRIMARY KEY, name text NOT NULL)",
+           f"INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, {int(items)}) g ON CONFLICT DO NOTHING"]
+    if customers:
+        rows = ",\n".join(f"({i}, '{name}', '{email}', '{phone}', '{last4}')"
+                          for i, name, email, phone, last4 in customer_rows(customers))
+        sql += ["CREATE TABLE IF NOT EXISTS customer (id integer PRIMARY KEY, name text NOT NULL, email text NOT NULL, "
+                "phone text NOT NULL, card_last4 char(4) NOT NULL)",
+                f"INSERT INTO customer (id, name, email, phone, card_last4) VALUES\n{rows}\nON CONFLICT DO NOTHING"]
+    return sql
 
 
 def php_module() -> Path | None:
@@ -186,8 +249,9 @@ def start_apache(root: Path, *, pg_port: int, db: str, db_user: str, db_password
                 output=root / "httpd.out")
     ap.conf.write_text(HTTPD_CONF.format(root=root, port=ap.port, user=RUN_AS, group=grp.getgrgid(pw.pw_gid).gr_name,
                                          modules=MODULES, php_module=module))
-    (root / "htdocs" / "item.php").write_text(ITEM_PHP.format(pg_port=pg_port, db=db, db_user=db_user,
-                                                              db_password=db_password))
+    for name, page in (("item.php", ITEM_PHP), ("safe.php", SAFE_PHP)):
+        (root / "htdocs" / name).write_text(page.format(pg_port=pg_port, db=db, db_user=db_user,
+                                                        db_password=db_password))
     (root / "htdocs" / "index.php").write_text(INDEX_PHP)
     for page in (root / "htdocs").iterdir():
         os.chmod(page, 0o644)
@@ -242,13 +306,15 @@ class SqlmapRun:
     ended: float
 
 
-def run_sqlmap(url: str, workdir: Path, *, technique: str = "BEUST", timeout: float = 240) -> SqlmapRun:
+def run_sqlmap(url: str, workdir: Path, *, technique: str | None = "BEUST", extra: Sequence[str] = (),
+               timeout: float = 240) -> SqlmapRun:
     """``sqlmap --batch`` against ``url`` with a fresh session, its files and HOME under ``workdir``.
 
     All five techniques by default: against item.php ``BEU`` alone needs only about 30 requests
     (the page shows the database's error and the rows, so sqlmap is done quickly), while stacked
     queries and time-based blind add the incident's own trace, ``PG_SLEEP(5)`` statements that
-    ``log_min_duration_statement = 3000`` logs, for about 20 s more.
+    ``log_min_duration_statement = 3000`` logs, for about 20 s more. ``technique=None`` leaves
+    sqlmap's own default (all six); ``extra`` arguments follow the others (``--dump -T customer``).
     """
     cmd = sqlmap_command()
     if cmd is None:
@@ -256,8 +322,9 @@ def run_sqlmap(url: str, workdir: Path, *, technique: str = "BEUST", timeout: fl
     out_dir, home = workdir / "output", workdir / "home"
     out_dir.mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
-    cmd += ["-u", url, "--batch", "--level", "1", "--risk", "1", f"--technique={technique}", "--flush-session",
-            "--disable-coloring", "--output-dir", str(out_dir)]
+    cmd += ["-u", url, "--batch", "--level", "1", "--risk", "1",
+            *([f"--technique={technique}"] if technique else []), "--flush-session",
+            "--disable-coloring", "--output-dir", str(out_dir), *extra]
     # only 127.0.0.1 is ever a target; no proxy named by the environment may see the traffic
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(HOME=str(home), no_proxy="*", NO_PROXY="*")

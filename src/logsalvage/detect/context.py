@@ -14,7 +14,7 @@ iocs:
   domains: [...]
 containment: 2018-01-05T19:50:00+09:00   # end of the exposure window
 exposure:
-  start: 2017-07-15T08:58:21+09:00       # override the first evidence of code execution
+  start: 2017-07-15T08:58:21+09:00       # override the first evidence of exploitation
 detect:
   maintenance_addresses: [153.156.83.40] # known-good administrators
 notes:                                   # what people saw, as milestones of the timeline

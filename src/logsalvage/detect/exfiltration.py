@@ -1,8 +1,8 @@
 """Did customer data leave the database during the exposure window, and how sure can we be?
 
-The window (first evidence of code execution → containment or last evidence) comes from the
-caller. The database host is the host with PostgreSQL records (the one with the most statements
-when there are several). Steps:
+The window (first evidence of code execution or of a confirmed SQL injection → containment or last
+evidence) comes from the caller. The database host is the host with PostgreSQL records (the one
+with the most statements when there are several). Steps:
 
 1. Baseline: the libpg_query fingerprints of the statements the application's clients issue over
    the whole database log and that are established (at least 5 times on at least 3 days; see
@@ -26,7 +26,11 @@ Verdict rules:
 
 * ``found``: clear data-leaving evidence not routine — COPY … TO of customer tables to a client
   (or TO PROGRAM), or rows of a whole customer table read by a client outside the application's
-  set, or through the application's address with a fingerprint outside the baseline. The same on
+  set, or through the application's address with a fingerprint outside the baseline, or rows of a
+  customer table answered through SQL injection (``injection``: payloads naming the table answered
+  2xx with larger bodies; ``suspected`` when only the requests show it). Without any database log,
+  an injection's extraction still decides (``found`` at medium confidence: the database's side is
+  not seen). The same on
   the database host itself (Unix socket, loopback) or from a maintenance address writes nowhere
   the log can follow: high severity, but ``suspected``;
 * ``suspected``: other non-routine anomalies of medium severity or more;
@@ -49,6 +53,7 @@ from datetime import datetime, timezone
 from logsalvage.continuity.analysis import Options, coverage_model, iso
 from logsalvage.continuity.timeline import ensure_timeline
 from logsalvage.detect import database as db
+from logsalvage.detect import injection
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import MAX_EVENT_IDS, Finding, severity_rank
 from logsalvage.errors import UsageError
@@ -66,10 +71,20 @@ T = db.T
 def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[Finding]]:
     lo_t, hi_t = (_utc(t) for t in window)
     lo, hi = int(lo_t.timestamp()), int(hi_t.timestamp())
+    # reads of customer tables through SQL injection, seen from the web server's side
+    injected = injection.extraction_findings(ctx, (lo_t, hi_t), ctx.settings.customer_tables)
     hosts = db.prepare(ctx)
     if not hosts:
-        return _verdict("undetermined", "low", None, [], None,
-                        ["the case holds no PostgreSQL records: nothing shows what the database did"], []), []
+        no_db = "the case holds no PostgreSQL records: nothing shows what the database did"
+        if not injected:
+            return _verdict("undetermined", "low", None, [], None, [no_db], []), []
+        leaving = [f for f in injected if f.detail.get("data_leaving")]
+        evidence = leaving or injected
+        verdict = "found" if leaving else "suspected"
+        reasons = [("customer data left the database: " if leaving else "anomalies that could be exfiltration: ")
+                   + "; ".join(_describe(f, ctx.zone(f.host)) for f in evidence[:5]), no_db]
+        ids = [i for f in evidence for i in f.event_ids][:MAX_EVENT_IDS]
+        return _verdict(verdict, "medium" if leaving else "low", None, [], None, reasons, ids), injected
     h = max(hosts, key=lambda x: (x.statements, x.records, x.host))
     zone = h.zone
     ratio, holes, cov_note = _coverage(ctx, h.host, lo, hi)
@@ -77,7 +92,7 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
     in_window = ctx.query(f"""SELECT count(*), count(*) FILTER (WHERE {db._RAN}) FROM {T}
                               WHERE host = ? AND ts_utc BETWEEN ? AND ?""", [h.host, lo_t, hi_t])[0]
     w = _Window(ctx, h, lo_t, hi_t)
-    findings = w.copy_to() + w.full_reads() + w.customer_reads() + w.new_fingerprints() + w.schema_probes()
+    findings = w.copy_to() + w.full_reads() + w.customer_reads() + w.new_fingerprints() + w.schema_probes() + injected
     findings.sort(key=lambda f: (f.first_seen, f.rule, f.detail.get("key", "")))
 
     counted = [f for f in findings if not f.detail.get("routine")
@@ -91,12 +106,12 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
         # address could still be a feature deployed during the window
         confidence = ("high" if any(f.rule == "exfil.copy_to" or f.detail.get("client_class") != "app"
                                     for f in leaving) else "medium")
-        reasons.insert(0, "customer data left the database: " + "; ".join(_describe(f) for f in leaving[:5]))
+        reasons.insert(0, "customer data left the database: " + "; ".join(_describe(f, zone) for f in leaving[:5]))
         evidence = leaving
     elif counted:
         verdict = "suspected"
         confidence = "medium" if ratio is not None and ratio >= MEDIUM_COVERAGE else "low"
-        reasons.insert(0, "anomalies that could be exfiltration: " + "; ".join(_describe(f) for f in counted[:5]))
+        reasons.insert(0, "anomalies that could be exfiltration: " + "; ".join(_describe(f, zone) for f in counted[:5]))
         evidence = counted
     elif in_window[0] == 0 or ratio is None or ratio < UNDETERMINED_BELOW:
         verdict, confidence, evidence = "undetermined", "low", []
@@ -166,7 +181,9 @@ def _coverage_reason(host, ratio, holes, note, lo, hi, zone) -> str:
     return text
 
 
-def _describe(f: Finding) -> str:
+def _describe(f: Finding, zone=timezone.utc) -> str:
+    if f.rule == "exfil.sqli_extraction":
+        return injection.extraction_sentence(f, zone)
     return f"{f.title} ({f.count:,} record{'s' * (f.count != 1)})"
 
 

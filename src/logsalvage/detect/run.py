@@ -2,17 +2,18 @@
 window, the exfiltration assessment, attribution of the addresses involved; written to
 ``CASE_DIR/findings.json``.
 
-The exposure window runs from the first evidence of code execution (a web-shell execution, a
-crontab planted by a service account, a job run from a writable place, a download by the web
-server) to containment (case config), else to the last evidence (the server stopped, or the
-last event of the case).
+The exposure window runs from the first evidence of exploitation — code execution (a web-shell
+execution, a crontab planted by a service account, a job run from a writable place, a download by
+the web server) or a parameter confirmed injectable by the answers to SQL injection (a way out for
+data without any code running) — to containment (case config), else to the last evidence (the
+server stopped, or the last event of the case).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from logsalvage import __version__
@@ -28,10 +29,11 @@ from logsalvage.store import CaseStore
 
 FINDINGS_FILE = "findings.json"
 CODE_EXECUTION = ("first_webshell_execution", "cron_first_run", "crontab_replace", "download")
+EXPLOITATION = (*CODE_EXECUTION, "sqli_injectable")
 
 
 def exposure_window(ctx: Context, milestones: list[Milestone]) -> tuple[datetime, datetime] | None:
-    starts = [m.time for m in milestones if m.kind in CODE_EXECUTION]
+    starts = [m.time for m in milestones if m.kind in EXPLOITATION]
     start = ctx.settings.exposure_start or (min(starts) if starts else None)
     if start is None:
         return None
@@ -39,6 +41,8 @@ def exposure_window(ctx: Context, milestones: list[Milestone]) -> tuple[datetime
     if end is None:
         stops = [m.time for m in milestones if m.kind == "server_stopped"]
         end = max(stops) if stops else ctx.query("SELECT max(ts_utc) FROM events")[0][0]
+    if end is not None and end == start:
+        end = start + timedelta(seconds=1)  # the evidence ends in the second exploitation began: that second
     return (start, end) if end and end > start else None
 
 
@@ -65,7 +69,8 @@ def run_detection(store: CaseStore, config: CaseConfig | None = None, rule_dirs:
     else:
         verdict = {"exfiltration": "undetermined", "confidence": "low", "coverage_of_exposure_window": None,
                    "holes_in_window": [], "db_host": None, "event_ids": [],
-                   "reasons": ["no evidence of code execution was found, so there is no exposure window to assess"]}
+                   "reasons": ["no evidence of code execution or of a confirmed SQL injection was found, so there is "
+                               "no exposure window to assess"]}
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.first_seen, f.rule, f.id, f.event_ids))
     zone_host = _main_zone(ctx)
     addresses = sorted({a for f in findings for a in f.sources if _is_address(a)})

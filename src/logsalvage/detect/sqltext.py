@@ -10,6 +10,7 @@ like ``O'Brien``, ``abc`` or ``Rock and Roll`` gives none of those and is not pa
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -342,3 +343,152 @@ def statement_payload(sql: str | None) -> Payload:
     weak = tuple(name for name, on in (("unbalanced parenthesis", unbalanced), ("stacked statement", stacked),
                                        ("trailing comment", comment_last)) if on)
     return Payload((), weak, "statement")
+
+
+# --- what a payload does -------------------------------------------------------------------------
+
+# functions that make the database wait: the time-based technique
+_SLEEP_FUNCTIONS = frozenset({"pg_sleep", "pg_sleep_for", "sleep", "benchmark", "dbms_lock.sleep"})
+# schemas and relations through which an injection enumerates the database itself, and the system
+# tables of other database systems a scanner names to tell which one answers (DUAL, RDB$DATABASE …)
+_CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "mysql", "performance_schema", "sys", "sysibm",
+                              "sysmaster", "master", "domain"})
+_CATALOG_PREFIXES = ("pg_", "rdb$", "msys", "sqlite_", "all_", "dba_")
+_CATALOG_TABLES = frozenset({"dual", "dummy", "db_root", "numbers", "tables", "columns", "schemata", "sysusers",
+                             "sysobjects", "syscolumns", "systables", "sysdatabases", "user_tables", "user_users"})
+_CASTS_TO_NUMBER = frozenset({"numeric", "int4", "int8", "int2", "integer", "int", "bigint", "float8", "decimal"})
+
+
+@dataclass(frozen=True)
+class PayloadReads:
+    """What an injected value asks the database for, from PostgreSQL's parse of it in the context
+    where it parses (``Payload.context``): the techniques it uses, the tables and columns it names
+    (the application's own statement around it left out), whether it enumerates the catalog, the
+    rows it walks (``LIMIT``/``OFFSET``), the truth of its constant comparisons (a boolean probe's
+    'true' or 'false' variant) and how long it asks the database to sleep."""
+
+    techniques: tuple[str, ...] = ()  # boolean, error, time, union, stacked
+    tables: tuple[str, ...] = ()  # schema.table as written, lower case (catalog tables included)
+    columns: tuple[str, ...] = ()
+    catalog: bool = False
+    offset: int | None = None
+    limit: int | None = None
+    truth: bool | None = None
+    sleep_s: float | None = None
+
+    @property
+    def data_tables(self) -> tuple[str, ...]:
+        """Tables named that are not the catalog's."""
+        return tuple(t for t in self.tables if not is_catalog_table(t))
+
+
+def is_catalog_table(name: str) -> bool:
+    """A relation of the database system itself (its catalog, or another system's), not of data."""
+    schema, _, rel = name.lower().rpartition(".")
+    return schema in _CATALOG_SCHEMAS or rel.startswith(_CATALOG_PREFIXES) or (not schema and rel in _CATALOG_TABLES)
+
+
+def _ival(node: dict | None) -> int | None:
+    if not isinstance(node, dict) or "A_Const" not in node:
+        return None
+    const = node["A_Const"]
+    if "ival" in const:
+        return const["ival"].get("ival", 0)  # pglast leaves a zero out
+    return None
+
+
+def _const_value(node: dict):
+    if "TypeCast" in node:
+        return _const_value(node["TypeCast"].get("arg", {}))
+    const = node.get("A_Const")
+    if const is None:
+        return None
+    if "ival" in const:
+        return const["ival"].get("ival", 0)
+    if "sval" in const:
+        return const["sval"].get("sval", "")
+    return None
+
+
+def _comparison_truth(expr: dict) -> bool | None:
+    """The value of ``constant op constant`` (= and <> only), None for anything else."""
+    if expr.get("kind", "AEXPR_OP") != "AEXPR_OP":
+        return None
+    op = (expr.get("name") or [{}])[-1].get("String", {}).get("sval")
+    if op not in ("=", "<>", "!="):
+        return None
+    left, right = _const_value(expr.get("lexpr", {})), _const_value(expr.get("rexpr", {}))
+    if left is None or right is None:
+        return None
+    return (left == right) == (op == "=")
+
+
+@lru_cache(maxsize=65536)
+def payload_reads(value: str | None) -> PayloadReads:
+    """What ``value`` (a parameter an application put into SQL) reads, if it is payload."""
+    found = value_payload(value)
+    if not found.is_payload or found.context is None:
+        return PayloadReads()
+    left, right = next((lf, rg) for name, lf, rg in _CONTEXTS if name == found.context)
+    stmts = _parse(_TEMPLATE.format(left) + value + right)
+    if not stmts:
+        return PayloadReads()
+    techniques: set[str] = set()
+    if len(stmts) > 1:
+        techniques.add("stacked")
+    tables: list[str] = []
+    columns: list[str] = []
+    template_rel, template_cols = ["t"], ["a", "c"]  # the application's statement around the value
+    offset = limit = None
+    sleep = None
+    truths: list[bool] = []
+    for node_type, body in _walk(stmts):
+        if node_type == "RangeVar":
+            rel = body.get("relname", "").lower()
+            if rel in template_rel and not body.get("schemaname"):
+                template_rel.remove(rel)
+                continue
+            schema = body.get("schemaname", "").lower()
+            tables.append(f"{schema}.{rel}" if schema else rel)
+        elif node_type == "ColumnRef":
+            names = [f.get("String", {}).get("sval", "").lower() for f in body.get("fields", []) if "String" in f]
+            name = names[-1] if names else ""
+            if name in template_cols and len(names) == 1:
+                template_cols.remove(name)
+                continue
+            if name:
+                columns.append(name)
+        elif node_type == "SelectStmt":
+            if body.get("op", "SETOP_NONE") != "SETOP_NONE":
+                techniques.add("union")
+            offset = _ival(body.get("limitOffset")) if body.get("limitOffset") else offset
+            limit = _ival(body.get("limitCount")) if body.get("limitCount") else limit
+        elif node_type == "FuncCall":
+            name = _name(body)
+            if name in _SLEEP_FUNCTIONS:
+                techniques.add("time")
+                args = body.get("args", [])
+                seconds = _const_value(args[0]) if args else None
+                if isinstance(seconds, (int, float)):
+                    sleep = max(sleep or 0, float(seconds))
+                elif isinstance(seconds, str):
+                    with contextlib.suppress(ValueError):
+                        sleep = max(sleep or 0, float(seconds))
+        elif node_type == "TypeCast":
+            target = [n.get("String", {}).get("sval", "").lower() for n in body.get("typeName", {}).get("names", [])]
+            arg = body.get("arg", {})
+            if target and target[-1] in _CASTS_TO_NUMBER and "A_Const" not in arg and "ColumnRef" not in arg:
+                techniques.add("error")  # text built from the data, cast to a number: the error shows it
+        elif node_type == "A_Expr":
+            truth = _comparison_truth(body)
+            if truth is not None:
+                truths.append(truth)
+        elif node_type == "BoolExpr":
+            techniques.add("boolean")
+        elif node_type == "SortBy":
+            techniques.add("union")  # ORDER BY n: counting the columns a UNION must have
+    if techniques & {"union", "time", "error", "stacked"}:
+        techniques.discard("boolean")  # their AND/OR only wraps the technique that matters
+    return PayloadReads(tuple(sorted(techniques)), tuple(dict.fromkeys(tables)), tuple(dict.fromkeys(columns)),
+                        any(is_catalog_table(t) for t in tables), offset, limit,
+                        all(truths) if truths else None, sleep)

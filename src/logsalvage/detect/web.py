@@ -12,6 +12,7 @@ import ipaddress
 import re
 from urllib.parse import parse_qsl, unquote_plus
 
+from logsalvage.detect import injection
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import Finding, Milestone
 
@@ -24,7 +25,6 @@ SCANNER_PATHS = (
     r"/boaform/", r"/vendor/phpunit", r"/console/?$", r"/actuator", r"/\.aws/", r"/config\.json$",
 )
 SCANNER_SQL = "(" + "|".join(SCANNER_PATHS) + ")"
-SESSION_GAP_S = 60  # a pause longer than this ends a client's run of requests
 MIN_COMMANDS = 3  # distinct command-like values a script must take to count as a shell
 SCRIPT_SQL = r"\.(php\d?|phtml|pl|cgi|py|sh|jsp|aspx?)$"
 # the first word of a shell command an attacker sends through a web shell
@@ -55,73 +55,33 @@ def network_of(address: str) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-# a cheap filter before the parser: characters and words without which no SQL can be injected
-_SQL_HINT = r"(select|union|sleep|%27|'|--|%2d%2d|\(|%28|[+ ]or[+ ]|%20or%20|[+ ]and[+ ]|%20and%20|order|cast|chr)"
-
-
-def sql_payload(query: str | None) -> str | None:
-    """The first parameter value of a query string that carries SQL (PostgreSQL's parser decides)."""
-    from logsalvage.detect.sqltext import value_payload
-
-    if not query:
-        return None
-    for _, value in parse_qsl(query, keep_blank_values=True):
-        if value_payload(value).is_payload:
-            return value
-    return None
-
-
 def detect(ctx: Context) -> list:
     out: list = []
     for host in ctx.hosts_with("apache-access"):
         out += _scanner_probes(ctx, host)
         out += _web_shells(ctx, host)
         out += _sql_injection(ctx, host)
+        out += injection.detect(ctx, host)
     return out
 
 
 def _sql_injection(ctx: Context, host: str) -> list:
-    rows = ctx.query("""
-        SELECT event_id, ts_utc, source_ip, url_path, url_query, http_status FROM events
-        WHERE host = ? AND format_id = 'apache-access' AND url_query IS NOT NULL
-          AND regexp_matches(lower(url_query), ?)
-        ORDER BY ts_utc, event_id""", [host, _SQL_HINT])
-    hits = [(r, v) for r in rows if (v := sql_payload(r[4]))]
+    """One finding per client sending SQL in parameters, whatever it targeted (the campaigns per
+    script and parameter, their milestones and what they read: ``injection``)."""
     by_source: dict[str, list] = {}
-    for r, v in hits:
-        by_source.setdefault(r[2] or "unknown", []).append((r, v))
+    for c in injection.campaigns(ctx, host):
+        for p in c.probes:
+            by_source.setdefault(p.source or "unknown", []).append((p, c.script))
     out: list = []
-    for source, group in sorted(by_source.items(), key=lambda kv: kv[1][0][0][1]):
+    for source, group in sorted(by_source.items(), key=lambda kv: min(p.time for p, _ in kv[1])):
+        group = sorted({p.event_id: (p, s) for p, s in group}.values(), key=lambda x: (x[0].time, x[0].event_id))
         first, last = group[0][0], group[-1][0]
-        answered = sum(1 for r, _ in group if r[5] and 200 <= r[5] < 300)
         out.append(Finding(
             "web.sqli_probe", f"{len(group)} requests from {source} with SQL in their parameters", "high", host,
-            first[1], last[1], len(group), (source,), tuple(r[0] for r, _ in group),
-            {"key": source, "scripts": sorted({r[3] for r, _ in group}), "answered_2xx": answered,
-             "examples": sorted({v for _, v in group})[:10]}))
-        start, end, session = _session(ctx, host, source, first[1], last[1])
-        out.append(Milestone("sqli_scan", start[1], host,
-                             {"source": source, "requests": session, "with_sql": len(group),
-                              "until": end[1].isoformat()}, (start[0],)))
+            first.time, last.time, len(group), (source,), tuple(p.event_id for p, _ in group),
+            {"key": source, "scripts": sorted({s for _, s in group}), "answered_2xx": sum(p.answered for p, _ in group),
+             "examples": sorted({p.value for p, _ in group})[:10]}))
     return out
-
-
-def _session(ctx: Context, host: str, source: str, first, last, gap: int = SESSION_GAP_S) -> tuple:
-    """The first and last request, and the number of requests, of ``source``'s uninterrupted run
-    (no pause over ``gap`` seconds) around its requests from ``first`` to ``last``: a scanner's
-    baseline requests (``?id=1``) belong to the scan too."""
-    rows = ctx.query("""
-        SELECT event_id, ts_utc FROM events
-        WHERE host = ? AND format_id = 'apache-access' AND source_ip = ?
-          AND ts_utc BETWEEN ? - INTERVAL 1 HOUR AND ? + INTERVAL 1 HOUR ORDER BY ts_utc, event_id""",
-                     [host, source, first, last])
-    i = next(k for k, r in enumerate(rows) if r[1] >= first)
-    j = max(k for k, r in enumerate(rows) if r[1] <= last)
-    while i > 0 and (rows[i][1] - rows[i - 1][1]).total_seconds() <= gap:
-        i -= 1
-    while j < len(rows) - 1 and (rows[j + 1][1] - rows[j][1]).total_seconds() <= gap:
-        j += 1
-    return rows[i], rows[j], j - i + 1
 
 
 def _scanner_probes(ctx: Context, host: str) -> list:

@@ -51,6 +51,8 @@ VERDICT_LABELS = {
 MILESTONE_LABELS = {
     "first_probe": "First probe of the web site",
     "sqli_scan": "SQL-injection scan",
+    "sqli_injectable": "Injectable parameter confirmed",
+    "sqli_extraction": "Data extracted through SQL injection",
     "first_webshell_execution": "First web-shell execution",
     "webshell_first_use_from_network": "Web shell first used from a new network",
     "download": "Download run by the web server",
