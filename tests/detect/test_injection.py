@@ -156,8 +156,10 @@ def test_without_response_sizes_the_extraction_is_suspected(tmp_path):
         [extraction] = _of(items, "sqli_extraction")
         assert extraction.detail["answered"] == "requests only"
         result = run_detection(store, CONFIG)
-    # no confirmed exploitation: no window of its own; the extraction attempt is said, not counted as theft
-    assert result["verdict"]["exfiltration"] != "found"
+    # the payloads asking for the customer table open the window; nothing shows the rows left: suspected
+    assert result["verdict"]["exfiltration"] == "suspected"
+    assert result["exposure_window"]["start"] == next(
+        m["time"] for m in result["milestones"] if m["kind"] == "sqli_extraction")
 
 
 @pytest.mark.parametrize("slept, confirmed", [(5.2, True), (0.05, False)])

@@ -1,6 +1,6 @@
 """Did customer data leave the database during the exposure window, and how sure can we be?
 
-The window (first evidence of code execution or of a confirmed SQL injection → containment or last
+The window (first evidence of code execution or of SQL injection → containment or last
 evidence) comes from the caller. The database host is the host with PostgreSQL records (the one
 with the most statements when there are several). Steps:
 

@@ -25,8 +25,8 @@ decides, ``sqltext.value_payload``), no two more than ``CAMPAIGN_GAP_S`` apart. 
 Milestones: ``sqli_scan`` (the campaign's first request), ``sqli_injectable`` (the first answer
 that confirms it), ``sqli_extraction`` (the first request reading a table of data, with the
 campaign's tables, requests, bytes and last request). The exposure window opens at a confirmed
-injection as at code execution (``run.EXPLOITATION``); ``exfiltration.assess`` weighs the
-extractions of customer tables.
+injection, or at payloads asking for a customer table, as at code execution (``run.EXPLOITATION``);
+``exfiltration.assess`` weighs the extractions of customer tables.
 """
 
 from __future__ import annotations
@@ -260,7 +260,8 @@ def _assess(c: Campaign, evaluated: list[tuple[datetime, str]] = (), configured:
             and p.bytes is not None]
     false = [p for p in c.probes if p.reads.truth is False and "boolean" in p.reads.techniques and p.answered
              and p.bytes is not None]
-    if len(true) >= MIN_BOOLEAN and len(false) >= MIN_BOOLEAN and not {p.bytes for p in true} & {p.bytes for p in false}:
+    disjoint = not {p.bytes for p in true} & {p.bytes for p in false}
+    if len(true) >= MIN_BOOLEAN and len(false) >= MIN_BOOLEAN and disjoint:
         p = max(true[MIN_BOOLEAN - 1], false[MIN_BOOLEAN - 1], key=lambda q: (q.time, q.event_id))
         evidence.append((p, "boolean", f"payloads that are true and false were answered with different pages "
                                        f"({len(true)} true, {len(false)} false, no size in common)"))

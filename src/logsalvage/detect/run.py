@@ -4,9 +4,9 @@ window, the exfiltration assessment, attribution of the addresses involved; writ
 
 The exposure window runs from the first evidence of exploitation — code execution (a web-shell
 execution, a crontab planted by a service account, a job run from a writable place, a download by
-the web server) or a parameter confirmed injectable by the answers to SQL injection (a way out for
-data without any code running) — to containment (case config), else to the last evidence (the
-server stopped, or the last event of the case).
+the web server) or a SQL injection — a parameter the answers confirm injectable, or payloads
+asking for a customer table (a way out for data without any code running) — to containment (case
+config), else to the last evidence (the server stopped, or the last event of the case).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from logsalvage.store import CaseStore
 
 FINDINGS_FILE = "findings.json"
 CODE_EXECUTION = ("first_webshell_execution", "cron_first_run", "crontab_replace", "download")
-EXPLOITATION = (*CODE_EXECUTION, "sqli_injectable")
+# a parameter the answers confirm injectable; or payloads naming a customer table, answered or not
+# (without response sizes nothing can confirm a UNION dump, and the theft is then suspected)
+EXPLOITATION = (*CODE_EXECUTION, "sqli_injectable", "sqli_extraction")
 
 
 def exposure_window(ctx: Context, milestones: list[Milestone]) -> tuple[datetime, datetime] | None:
@@ -69,8 +71,8 @@ def run_detection(store: CaseStore, config: CaseConfig | None = None, rule_dirs:
     else:
         verdict = {"exfiltration": "undetermined", "confidence": "low", "coverage_of_exposure_window": None,
                    "holes_in_window": [], "db_host": None, "event_ids": [],
-                   "reasons": ["no evidence of code execution or of a confirmed SQL injection was found, so there is "
-                               "no exposure window to assess"]}
+                   "reasons": ["no evidence of code execution or of SQL injection reaching data was found, "
+                               "so there is no exposure window to assess"]}
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.first_seen, f.rule, f.id, f.event_ids))
     zone_host = _main_zone(ctx)
     addresses = sorted({a for f in findings for a in f.sources if _is_address(a)})
