@@ -18,7 +18,7 @@ from typing import Callable
 
 from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
-from logsalvage.parsing.apache_logformat import read_httpd_conf
+from logsalvage.parsing.apache_logformat import NICKNAMES, read_httpd_conf
 from logsalvage.parsing.columnar import ColumnarParser, Unsupported, not_covered
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
@@ -26,7 +26,8 @@ from logsalvage.parsing.listings import InventoryEntry, ListingParser, Problem, 
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
 from logsalvage.parsing.years import Anchor, describe_guesses, fit_leap_days, resolve_base_year
 from logsalvage.sources import (CR_LINE_ENDS, Candidate, Reading, ReadProblem, acquisition_change, discover,
-                                hash_input, open_text_stream, read_small, release_spools, sha256_of, stream_lines)
+                                hash_input, open_text_stream, read_small, release_spools, sha256_of, stream_lines,
+                                with_declared_logformats)
 from logsalvage.cluster import map_ordered
 from logsalvage.staging import StagedSource, StageSink, StageWriter, YearState
 from logsalvage.model import Source
@@ -48,6 +49,11 @@ class HostSettings:
     pg_log_line_prefix: str | None = None
     pg_prefix_basis: str | None = None
     apache_logformats: list[str] = field(default_factory=list)
+    # LogFormat nicknames declared in the host's Apache configuration files, and the CustomLog
+    # formats that name one: a CustomLog in one file (sites-enabled/*.conf) may name a format
+    # another declares (apache2.conf), so they are resolved once every file is read
+    apache_declared: dict[str, str] = field(default_factory=dict)
+    apache_custom: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,9 +97,8 @@ def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) 
                 detail = f"postgresql.conf: log_line_prefix = {prefix!r}"
         elif cand.config_kind == "httpd.conf":
             conf = read_httpd_conf(data.decode("utf-8", "replace"))
-            for _, fmt in conf["custom_logs"]:
-                if fmt not in s.apache_logformats:
-                    s.apache_logformats.append(fmt)
+            s.apache_declared.update(conf["formats"])
+            s.apache_custom += [fmt for _, fmt in conf["custom_named"]]
             detail = f"httpd.conf: {len(conf['custom_logs'])} CustomLog format(s)"
         elif cand.config_kind in ("localtime", "timezone", "clock"):
             if cand.config_kind == "localtime":
@@ -109,6 +114,10 @@ def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) 
         for s in settings.values():
             s.pg_log_line_prefix, s.pg_prefix_basis = config.pg_log_line_prefix, "case config"
     for host, s in settings.items():
+        for name in s.apache_custom:
+            fmt = s.apache_declared.get(name, NICKNAMES.get(name, name))
+            if fmt not in s.apache_logformats:
+                s.apache_logformats.append(fmt)
         for fmt in config.apache_logformats:
             if fmt not in s.apache_logformats:
                 s.apache_logformats.insert(0, fmt)
@@ -130,10 +139,16 @@ def choose_anchor(cand: Candidate, config: CaseConfig, store: CaseStore, host: s
         return Anchor(rotated, f"rotation date in the file name {cand.name!r}")
     zone = _tzinfo(tz)
     acquired = config.acquired
-    if cand.mtime and cand.mtime.year >= 1995 and (acquired is None or cand.mtime <= acquired + timedelta(days=1)):
-        local = cand.mtime.astimezone(zone)
-        return Anchor(local.date(), f"modification time {local.isoformat()} in {tz}"
-                      + (" (tar header)" if cand.member else ""))
+    # the container's own time of the content (gzip header, zip member) before the file's mtime, which a
+    # copy changes; a wall-clock time without zone (zip) is read on the host's clock
+    # (a time after the acquisition, or before 1995, is a wrong clock or a zeroed field: the next one)
+    for stamp, basis in ((cand.content_time, cand.content_time_basis),
+                         (cand.mtime, "tar header" if cand.member else None)):
+        instant = stamp.replace(tzinfo=zone) if stamp is not None and stamp.tzinfo is None else stamp
+        if instant and instant.year >= 1995 and (acquired is None or instant <= acquired + timedelta(days=1)):
+            local = instant.astimezone(zone)
+            return Anchor(local.date(), f"modification time {local.isoformat()} in {tz}"
+                          + (f" ({basis})" if basis else ""))
     if acquired:
         local = acquired.astimezone(zone)
         return Anchor(local.date(), f"acquisition time {local.isoformat()} in {tz} from the case config")
@@ -454,6 +469,10 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
     result = IngestResult()
     with CaseStore(case_dir) as store:
         settings = _read_configs(cands, config, store)
+        # an input of unknown content written with a LogFormat its host declares is its access log
+        cands = [with_declared_logformats(c, settings[c.host or "unknown"].apache_logformats
+                                          if (c.host or "unknown") in settings else list(config.apache_logformats))
+                 for c in cands]
         logs = []
         for cand in cands:
             result.inputs[cand.role] = result.inputs.get(cand.role, 0) + 1

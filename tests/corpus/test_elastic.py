@@ -122,8 +122,7 @@ ECS = {
     "source.ip": lambda r: r.get("source_ip"),
     "source.port": lambda r: r.get("source_port"),
     "http.response.status_code": lambda r: r.get("http_status"),
-    "http.response.body.bytes": lambda r: r["bytes"] if "bytes" in r else (  # %b, or %O in vhost_combined
-        int(r["bytes_out"]) if r.get("bytes_out", "-") != "-" else None),
+    "http.response.body.bytes": lambda r: r.get("bytes"),  # %b, or %O where the format has no %b (vhost_combined)
     "http.request.method": lambda r: (r.get("http_method") or "").lower() or None,
     "http.version": _http_version,
     "url.original": lambda r: r.get("url_full"),

@@ -147,3 +147,26 @@ def test_error_log_artifacts(items):
 ])
 def test_command_like_parameters(query, command):
     assert command_like(query) == command
+
+
+def test_uploads_from_xferlog_alone_chain_to_the_requests(tmp_path):
+    """No vsftpd native log, only xferlog (wu-ftpd, proftpd, or vsftpd with xferlog_std_format):
+    the upload and the upload -> request chain are found the same, an incomplete transfer is not."""
+    ev = tmp_path / "ev/web01/var/log"
+    (ev / "httpd").mkdir(parents=True)
+    (ev / "xferlog").write_text(
+        "Fri Oct 20 10:20:44 2017 2 79.172.212.37 1234 /htdocs/wp-contacts.php b _ i r kyushoferry ftp 0 * c\n"
+        "Fri Oct 20 10:21:10 2017 1 79.172.212.37 99 /htdocs/half.php b _ i r kyushoferry ftp 0 * i\n"
+        "Fri Oct 20 10:22:00 2017 1 153.156.83.40 900 /htdocs/index.php b _ i r kyushoferry ftp 0 * c\n")
+    (ev / "httpd/access_log").write_text(
+        '79.172.212.37 - - [20/Oct/2017:10:25:00 +0900] "GET /wp-contacts.php?c=id HTTP/1.1" 200 54 "-" "Wget/1.17.1"\n'
+        '79.172.212.37 - - [20/Oct/2017:10:26:00 +0900] "GET /half.php HTTP/1.1" 200 10 "-" "Wget/1.17.1"\n')
+    ingest([tmp_path / "ev"], tmp_path / "case", config=CONFIG)
+    with CaseStore(tmp_path / "case") as store:
+        found = ftp.detect(Context(store, settings_from(CONFIG)))
+    uploads = [f for f in found if isinstance(f, Finding) and f.rule == "ftp.upload"]
+    assert [f.detail["paths"] for f in uploads] == [["/htdocs/wp-contacts.php"]]  # the maintenance address set aside
+    [chain] = [f for f in found if isinstance(f, Finding) and f.rule == "ftp.upload_then_request"]
+    assert chain.detail["url"] == "/wp-contacts.php" and chain.severity == "critical"
+    [session] = _milestones(found, "ftp_upload_session")
+    assert session.detail["source"] == "79.172.212.37"

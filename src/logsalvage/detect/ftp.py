@@ -20,9 +20,12 @@ BURST_MIN = 5  # failed logins from one address within BURST_GAP of each other
 
 def detect(ctx: Context) -> list:
     out: list = []
-    for host in ctx.hosts_with("vsftpd") or ctx.hosts_with("xferlog"):
+    native = set(ctx.hosts_with("vsftpd"))
+    for host in sorted(native | set(ctx.hosts_with("xferlog"))):
         out += _logins(ctx, host)
-        out += _uploads(ctx, host)
+        # transfers from the native log where there is one (vsftpd's dual logging writes both), else
+        # from xferlog alone
+        out += _uploads(ctx, host, "vsftpd" if host in native else "xferlog")
     return out
 
 
@@ -67,10 +70,14 @@ def _logins(ctx: Context, host: str) -> list:
     return out
 
 
-def _uploads(ctx: Context, host: str) -> list:
+def _uploads(ctx: Context, host: str, format_id: str) -> list:
+    # xferlog says whether a transfer completed ('c') or not ('i'), not 'OK'/'FAIL'
     rows = ctx.query("""
-        SELECT event_id, ts_utc, source_ip, user_name, event_type, file_path, outcome FROM events
-        WHERE host = ? AND format_id = 'vsftpd' ORDER BY source_ip, ts_utc, event_id""", [host])
+        SELECT event_id, ts_utc, source_ip, user_name, event_type, file_path,
+               CASE WHEN format_id = 'xferlog' THEN CASE json_extract_string(extra, '$.completion')
+                                                      WHEN 'c' THEN 'success' WHEN 'i' THEN 'failure' END
+                    ELSE outcome END AS outcome
+        FROM events WHERE host = ? AND format_id = ? ORDER BY source_ip, ts_utc, event_id""", [host, format_id])
     sessions: list[list] = []
     for r in rows:
         if sessions and sessions[-1][-1][2] == r[2] and r[1] - sessions[-1][-1][1] <= SESSION_GAP:

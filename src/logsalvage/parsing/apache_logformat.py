@@ -54,7 +54,7 @@ NICKNAMES = {
 }
 
 
-def _group_name(arg: str | None, directive: str, used: dict[str, int]) -> tuple[str, str]:
+def _group_name(arg: str | None, directive: str, used: dict[str, int], body_from_o: bool = False) -> tuple[str, str]:
     if directive in ("i", "o"):
         key = (arg or "").lower()
         name = HEADER_NAMES.get(key, ("hdr_in_" if directive == "i" else "hdr_out_") + re.sub(r"\W", "_", key))
@@ -68,6 +68,8 @@ def _group_name(arg: str | None, directive: str, used: dict[str, int]) -> tuple[
         if key not in DIRECTIVES:
             raise ConfigError(f"LogFormat directive %{directive} is not supported")
         name, rx = DIRECTIVES[key]
+        if key == "O" and body_from_o:
+            name = "bytes"
     used[name] = used.get(name, 0) + 1
     if used[name] > 1:
         name = f"{name}_{used[name]}"
@@ -80,6 +82,10 @@ def compile_logformat(fmt: str) -> str:
     out: list[str] = []
     used: dict[str, int] = {}
     pos = 0
+    # a format that logs %O (bytes sent, headers included: Debian's and Ubuntu's `combined`) but not
+    # %b/%B gives its size as the response size: the only one there is for size-based detection
+    directives = [m.group(2) for m in _TOKEN.finditer(fmt)]
+    body_from_o = "O" in directives and not {"b", "B"} & set(directives)
     for m in _TOKEN.finditer(fmt):
         literal = fmt[pos:m.start()]
         out.append(re.escape(literal).replace(r"\ ", " +") if literal.strip() == "" else re.escape(literal))
@@ -88,7 +94,7 @@ def compile_logformat(fmt: str) -> str:
         if directive == "%":
             out.append("%")
             continue
-        name, rx = _group_name(arg, directive, used)
+        name, rx = _group_name(arg, directive, used, body_from_o)
         quoted = literal.endswith('"')
         if quoted and rx in (r".*?", r"\S+", r"\S*"):
             rx = _QUOTED
@@ -102,7 +108,8 @@ _CUSTOMLOG_LINE = re.compile(r'^\s*(?:CustomLog|TransferLog)\s+(\S+)\s+("(?:[^"\
 
 
 def read_httpd_conf(text: str) -> dict[str, object]:
-    """LogFormat nicknames and CustomLog targets from an httpd.conf."""
+    """LogFormat nicknames and CustomLog targets from an httpd.conf (``custom_logs``: formats resolved
+    with this file's nicknames, then Apache's defaults; ``custom_named``: resolved with this file's only)."""
     formats: dict[str, str] = {}
     custom: list[tuple[str, str]] = []
     for line in text.splitlines():
@@ -116,7 +123,9 @@ def read_httpd_conf(text: str) -> dict[str, object]:
             fmt = fmt[1:-1].encode().decode("unicode_escape") if fmt.startswith('"') else fmt
             custom.append((m.group(1), fmt))
     resolved = [(path, formats.get(fmt, NICKNAMES.get(fmt, fmt))) for path, fmt in custom]
-    return {"formats": formats, "custom_logs": resolved}
+    # custom_named: as written (a nickname another file of the same server may declare)
+    return {"formats": formats, "custom_logs": resolved,
+            "custom_named": [(path, fmt if fmt not in formats else formats[fmt]) for path, fmt in custom]}
 
 
 def split_request(request: str | None) -> dict[str, str | None]:

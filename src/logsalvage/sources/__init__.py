@@ -34,7 +34,7 @@ tar), ``reading`` (stored bytes, text and lines, hashing, acquisition change), `
 
 from logsalvage.sources.compression import DecompressingStream
 from logsalvage.sources.discovery import discover
-from logsalvage.sources.identify import detect_format
+from logsalvage.sources.identify import detect_format, with_declared_logformats
 from logsalvage.sources.members import release_spools
 from logsalvage.sources.model import Candidate, Reading, ReadProblem
 from logsalvage.sources.reading import (CR_LINE_ENDS, acquisition_change, hash_input, open_text_stream, read_small,
@@ -42,4 +42,4 @@ from logsalvage.sources.reading import (CR_LINE_ENDS, acquisition_change, hash_i
 
 __all__ = ["CR_LINE_ENDS", "Candidate", "DecompressingStream", "ReadProblem", "Reading", "acquisition_change",
            "detect_format", "discover", "hash_input", "open_text_stream", "read_small", "release_spools",
-           "sha256_of", "stream_lines"]
+           "sha256_of", "stream_lines", "with_declared_logformats"]

@@ -161,7 +161,8 @@ def _zip_candidates(cand: Candidate, fh: BinaryIO, specs, format_id, kind) -> tu
         loc = MemberLoc("zip", index, info.filename, info.header_offset, method=info.compress_type,
                         csize=info.compress_size, crc=info.CRC, end=next_start.get(info.header_offset))
         mcand = replace(cand, member=ref, size=info.file_size, loc=loc, role="unknown", detail=None, issue=None,
-                        mtime=_zip_mtime(info), kind=kind or _kind_from_layout(cand.rel, ref))
+                        mtime=_zip_mtime(info), kind=kind or _kind_from_layout(cand.rel, ref),
+                        content_time=_zip_wall_clock(info), content_time_basis="zip header, local time")
         if not _safe_member(info.filename):
             out.append(replace(mcand, role="unreadable", detail="unsafe member name (absolute or '..')"))
         elif info.flag_bits & 0x1:
@@ -182,6 +183,14 @@ def _zip_candidates(cand: Candidate, fh: BinaryIO, specs, format_id, kind) -> tu
         else:
             out.append(_with_format(_classify(mcand, specs), format_id))
     return out, problem
+
+
+def _zip_wall_clock(info: zipfile.ZipInfo) -> datetime | None:
+    """A zip member's DOS time as written: the zipping machine's wall clock, no zone."""
+    try:
+        return datetime(*info.date_time)
+    except (ValueError, TypeError):
+        return None
 
 
 def _zip_mtime(info: zipfile.ZipInfo) -> datetime | None:

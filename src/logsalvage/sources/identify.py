@@ -10,8 +10,12 @@ import tarfile
 import zipfile
 from contextlib import nullcontext
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from logsalvage.errors import ConfigError
+from logsalvage.parsing.apache_logformat import compile_logformat
+from logsalvage.parsing.dialect import DialectError, compile_shared
 from logsalvage.parsing.formats import FormatSpec, log_formats
 from logsalvage.parsing.lines import cr_only, iter_lines
 from logsalvage.sources.compression import sniff_compression
@@ -37,11 +41,29 @@ FS_TOP = {"var", "etc", "usr", "home", "root", "opt", "srv", "tmp", "boot", "log
 
 
 def detect_format(head: bytes, specs: list[FormatSpec] | None = None) -> tuple[str | None, float]:
-    """Best format for the first lines of a stream, and the share of lines it recognised."""
+    """Best format for the first lines of a stream, and the share of lines it recognised (lines it
+    reads as the continuation of a record, ``_continuations``, are not counted against it)."""
     specs = specs or log_formats()
+    lines = _sample_lines(head)
+    if not lines:
+        return None, 0.0
+    best: tuple[float, int, str] | None = None
+    for spec in specs:
+        if not spec.detect:
+            continue
+        matched = [any(rx.search(text) for rx in spec.detect) for text in lines]
+        hits = sum(matched)
+        ratio = hits / max(1, len(lines) - _continuations(spec, lines, matched))
+        if ratio >= spec.detect_min_ratio and (best is None or (ratio, spec.priority) > best[:2]):
+            best = (ratio, spec.priority, spec.id)
+    return (best[2], best[0]) if best else (None, 0.0)
+
+
+def _sample_lines(head: bytes) -> list[str]:
+    """The first non-blank lines of a sample (at most ``SNIFF_LINES``; a partial last line left out)."""
     if cr_only(head):  # read as it will be parsed: each CR a line end
         head = head.replace(b"\r", b"\n")
-    lines = []
+    lines: list[str] = []
     for line in iter_lines(io.BytesIO(head)):
         if line.no_newline and len(lines) > 0:
             break  # a partial last line of the sample
@@ -50,17 +72,49 @@ def detect_format(head: bytes, specs: list[FormatSpec] | None = None) -> tuple[s
             lines.append(text)
         if len(lines) >= SNIFF_LINES:
             break
-    if not lines:
-        return None, 0.0
-    best: tuple[float, int, str] | None = None
-    for spec in specs:
-        if not spec.detect:
-            continue
-        hits = sum(1 for text in lines if any(rx.search(text) for rx in spec.detect))
-        ratio = hits / len(lines)
-        if ratio >= spec.detect_min_ratio and (best is None or (ratio, spec.priority) > best[:2]):
-            best = (ratio, spec.priority, spec.id)
-    return (best[2], best[0]) if best else (None, 0.0)
+    return lines
+
+
+DECLARED_MIN_RATIO = 0.5  # of the first lines matching a LogFormat declared for the host
+
+
+def with_declared_logformats(cand: Candidate, logformats: list[str]) -> Candidate:
+    """An input of unknown content whose first lines are written with a ``LogFormat`` its host's
+    own httpd.conf declares (or the case config names) is that host's access log."""
+    if cand.role != "unknown" or not logformats:
+        return cand
+    patterns = []
+    for fmt in logformats:
+        try:
+            patterns.append(compile_shared(compile_logformat(fmt)))
+        except (ConfigError, DialectError, re.error):
+            continue  # a declared format the engine cannot run: it reads nothing anyway
+    try:
+        with open_raw(cand) as fh:
+            head = _read_head_from(fh, cand.compression, cand.reading.limits, SNIFF_BYTES)
+    except (OSError, ReadProblem):
+        return cand
+    lines = _sample_lines(head)
+    hits = sum(1 for text in lines if any(p.match(text) for p in patterns))
+    if not lines or hits / len(lines) < DECLARED_MIN_RATIO:
+        return cand
+    return replace(cand, role="log", format_id="apache-access",
+                   detail=f"{hits / len(lines):.0%} of the first lines match a LogFormat declared for host {cand.host}")
+
+
+def _continuations(spec: FormatSpec, lines: list[str], matched: list[bool]) -> int:
+    """How many of the sample's lines the format reads as part of the record before them, not as
+    records of their own — not counted against it: indented lines under a syslog or PostgreSQL
+    header (a multi-line message, a statement, an autovacuum report), and for the Apache error log
+    any line after its headers (the output of programs the server ran). Only when the sample begins
+    with one of the format's headers: a log begins with a record."""
+    if not matched or not matched[0]:
+        return 0
+    if spec.assembler in ("syslog", "pg-stderr"):
+        return sum(1 for text, m in zip(lines, matched) if not m and text[:1] in (" ", "\t"))
+    if spec.assembler == "apache-error":
+        return matched.count(False)
+    return 0
 
 
 def _host_from_layout(root: Path, rel: PurePosixPath) -> str | None:
@@ -97,8 +151,13 @@ def _classify(cand: Candidate, specs: list[FormatSpec], prefix: bytes | None = N
         return replace(cand, role="unreadable", detail=str(exc))
     compression = sniff_compression(magic)
     cand = replace(cand, compression=compression)
+    if compression == "gz" and len(magic) >= 8:
+        written = int.from_bytes(magic[4:8], "little")  # MTIME: the compressed file's own time (0: none)
+        if written:
+            cand = replace(cand, content_time=datetime.fromtimestamp(written, timezone.utc),
+                           content_time_basis="gzip header")
     base = re.sub(r"\.(?:gz|bz2|xz)$", "", name)
-    if base in CONFIG_NAMES or (base.endswith(".conf") and "httpd" in cand.display):
+    if base in CONFIG_NAMES or (base.endswith(".conf") and ("httpd" in cand.display or "apache2" in cand.display)):
         return replace(cand, role="config", config_kind=CONFIG_NAMES.get(base, "httpd.conf"))
     try:
         with raw_stream() as fh:

@@ -71,6 +71,10 @@ class Candidate:
     loc: MemberLoc | None = None
     disk: tuple[int, int] | None = None  # (size, mtime in ns) of the file on disk when found
     issue: str | None = None  # what the responder must be told about this input (recorded as an issue)
+    # when the content was last written, where the container says so better than ``mtime``: a gzip
+    # header's MTIME, a zip member's DOS time (wall-clock time, no zone: naive) — and which it is
+    content_time: datetime | None = None
+    content_time_basis: str | None = None
     reading: Reading = field(default=Reading(), compare=False)
 
     @property
