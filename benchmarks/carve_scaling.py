@@ -8,7 +8,8 @@ copy of some files), then, in the same run on the same image:
 
   * the investigators' ``LC_ALL=C grep -a -E '<header>' IMAGE | iconv -c -f utf-8 -t utf-8``;
   * ``logsalvage carve IMAGE -o OUT --json`` (scan and validate, block-chain reassembly, parse,
-    dedupe and commit to a case, time-ordered output), with its seconds per step and peak RSS;
+    dedupe and commit to a case, time-ordered output), with its seconds per step, its peak RSS, and
+    the peak reached by the end of each step (the step that raises it is where memory goes);
   * recall (planted lines whose bytes are all in the image, found in the output), recall of the
     split ones, and precision (output lines byte-identical to a planted line), from the image's
     truth file.
@@ -88,7 +89,8 @@ def main() -> int:
             s, result, rss = carve(image, work / "carved.txt", args.workers)
             row = {"MiB": mib, "records": summary["records"], "grep_s": round(g, 2), "carve_s": round(s, 2),
                    "carve_s_per_GiB": round(s / (mib / 1024), 1), "grep_over_carve": round(g / s, 3),
-                   "steps_s": result["seconds"], "reassembly": result.get("reassembly", {}),
+                   "steps_s": result["seconds"], "steps_peak_MiB": result.get("peak_mib", {}),
+                   "reassembly": result.get("reassembly", {}),
                    "peak_rss_MiB": round(rss), **accuracy(image, work / "carved.txt")}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
