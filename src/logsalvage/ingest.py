@@ -78,6 +78,10 @@ def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) 
         if hc.timezone:
             s.tz, s.tz_basis = hc.timezone, "case config"
     for cand in cands:
+        # every host of the evidence, not only those with config files or a config entry: the case
+        # config's log_line_prefix and LogFormats below apply to all of them
+        settings.setdefault(cand.host or "unknown", HostSettings())
+    for cand in cands:
         if cand.role != "config":
             continue
         host = cand.host or "unknown"
@@ -470,9 +474,7 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
     with CaseStore(case_dir) as store:
         settings = _read_configs(cands, config, store)
         # an input of unknown content written with a LogFormat its host declares is its access log
-        cands = [with_declared_logformats(c, settings[c.host or "unknown"].apache_logformats
-                                          if (c.host or "unknown") in settings else list(config.apache_logformats))
-                 for c in cands]
+        cands = [with_declared_logformats(c, settings[c.host or "unknown"].apache_logformats) for c in cands]
         logs = []
         for cand in cands:
             result.inputs[cand.role] = result.inputs.get(cand.role, 0) + 1
@@ -514,7 +516,7 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
         known = frozenset(r[0] for r in store.query("SELECT source_id FROM sources"))
         tasks = []
         for i, cand in enumerate(logs):
-            s = settings.setdefault(cand.host or "unknown", HostSettings())
+            s = settings[cand.host or "unknown"]
             ctx = ParseContext(pg_log_line_prefix=s.pg_log_line_prefix, apache_logformats=tuple(s.apache_logformats))
             tasks.append(ParseTask(cand, ctx, store.stage_dir, known, engine, i))
         total = sum(c.size for c in logs)
