@@ -81,8 +81,7 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
         leaving = [f for f in injected if f.detail.get("data_leaving")]
         evidence = leaving or injected
         verdict = "found" if leaving else "suspected"
-        reasons = [("customer data left the database: " if leaving else "anomalies that could be exfiltration: ")
-                   + "; ".join(_describe(f, ctx.zone(f.host)) for f in evidence[:5]), no_db]
+        reasons = [_lead(bool(leaving), evidence, lambda f: ctx.zone(f.host)), no_db]
         ids = [i for f in evidence for i in f.event_ids][:MAX_EVENT_IDS]
         return _verdict(verdict, "medium" if leaving else "low", None, [], None, reasons, ids), injected
     h = max(hosts, key=lambda x: (x.statements, x.records, x.host))
@@ -106,12 +105,12 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
         # address could still be a feature deployed during the window
         confidence = ("high" if any(f.rule == "exfil.copy_to" or f.detail.get("client_class") != "app"
                                     for f in leaving) else "medium")
-        reasons.insert(0, "customer data left the database: " + "; ".join(_describe(f, zone) for f in leaving[:5]))
+        reasons.insert(0, _lead(True, leaving, lambda f: zone))
         evidence = leaving
     elif counted:
         verdict = "suspected"
         confidence = "medium" if ratio is not None and ratio >= MEDIUM_COVERAGE else "low"
-        reasons.insert(0, "anomalies that could be exfiltration: " + "; ".join(_describe(f, zone) for f in counted[:5]))
+        reasons.insert(0, _lead(False, counted, lambda f: zone))
         evidence = counted
     elif in_window[0] == 0 or ratio is None or ratio < UNDETERMINED_BELOW:
         verdict, confidence, evidence = "undetermined", "low", []
@@ -179,6 +178,12 @@ def _coverage_reason(host, ratio, holes, note, lo, hi, zone) -> str:
     else:
         text += "; no hole inside it"
     return text
+
+
+def _lead(leaving: bool, evidence: list[Finding], zone_of) -> str:
+    """The verdict's first reason: the evidence, up to five findings, times in ``zone_of(finding)``."""
+    head = "customer data left the database: " if leaving else "anomalies that could be exfiltration: "
+    return head + "; ".join(_describe(f, zone_of(f)) for f in evidence[:5])
 
 
 def _describe(f: Finding, zone=timezone.utc) -> str:
