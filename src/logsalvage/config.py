@@ -36,6 +36,9 @@ import yaml
 
 from logsalvage.errors import ConfigError
 
+# libyaml's safe loader where PyYAML was built with it (ten times faster on the format files)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _TOP_KEYS = {"acquired", "hosts", "postgresql", "apache", "case", "detect", "inventory", "iocs", "containment",
              "application", "exposure", "notes", "decompression"}
 _HOST_KEYS = {"timezone", "paths", "addresses", "role", "aliases"}
@@ -184,7 +187,7 @@ def load_config(path: Path | None) -> CaseConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read case config: {exc.strerror}", where=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         loc = f"{path}:{mark.line + 1}" if mark else str(path)

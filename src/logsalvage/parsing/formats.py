@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
+from logsalvage.config import SAFE_LOADER
 from logsalvage.errors import ConfigError
 from logsalvage.parsing.apache_logformat import compile_logformat
 from logsalvage.parsing.dialect import DialectError, LinearPattern, compile_shared
@@ -107,7 +108,7 @@ def _patterns(items: list[dict] | None, where: str, default_type: str | None) ->
 
 def _load_one(text: str, where: str, library: dict[str, FormatSpec]) -> FormatSpec:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", where=where) from None
     if not isinstance(data, dict) or "id" not in data:
