@@ -308,13 +308,16 @@ def cmd_investigate(args) -> int:
 def cmd_formats(args) -> int:
     from logsalvage.parsing.formats import log_formats
 
-    rows = [{"id": s.id, "title": s.title, "assembler": s.assembler, "samples": len(s.samples)}
+    rows = [{"id": s.id, "title": s.title, "assembler": s.assembler, "samples": len(s.samples),
+             "source_of_truth": s.source_of_truth}
             for s in sorted(log_formats(), key=lambda s: s.id)]
     if args.json:
         _print_json(rows)
     else:
         for r in rows:
             print(f"{r['id']:<20} {r['title']}")
+            if r["source_of_truth"]:
+                print(f"{'':<20} checked against: {r['source_of_truth']}")
     return EXIT_OK
 
 

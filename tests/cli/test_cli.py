@@ -89,9 +89,11 @@ def test_exports_are_deterministic_and_spreadsheet_safe(tmp_path, evidence):
 
 def test_formats_lists_shipped_definitions():
     r = run("formats", "--json")
-    ids = {f["id"] for f in json.loads(r.stdout)}
+    listed = {f["id"]: f for f in json.loads(r.stdout)}
     assert {"syslog", "apache-access", "apache-error", "vsftpd", "xferlog", "postgresql-stderr",
-            "postgresql-csvlog"} <= ids
+            "postgresql-csvlog"} <= set(listed)
+    # every format says what it was checked against
+    assert not [fid for fid, f in listed.items() if not f["source_of_truth"]]
 
 
 @pytest.mark.slow

@@ -78,6 +78,9 @@ class FormatSpec:
     carve: dict[str, Any]
     samples: tuple[dict[str, Any], ...]
     kind: str = "log"  # "log" or "messages" (a shared library of message patterns)
+    # where the format's samples and patterns were checked against: a real program's output, a peer
+    # tool's test data (``logsalvage formats`` shows it)
+    source_of_truth: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -159,7 +162,8 @@ def _load_one(text: str, where: str, library: dict[str, FormatSpec]) -> FormatSp
         timestamp_field=ts.get("field"), parse_timestamp=parse_ts, timestamp_formats=ts_formats,
         assembler=assembler, event_type=event_type, refinements=tuple(refinements),
         message_patterns=message_patterns, unframed=unframed, carve=dict(data.get("carve") or {}),
-        samples=tuple(data.get("samples") or []), kind=kind, raw=data)
+        samples=tuple(data.get("samples") or []), kind=kind, source_of_truth=str(data.get("source", "")).strip(),
+        raw=data)
 
 
 def _definition_files() -> list[tuple[str, str]]:
