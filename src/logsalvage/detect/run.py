@@ -4,7 +4,8 @@ window, the exfiltration assessment, attribution of the addresses involved; writ
 
 The exposure window runs from the first evidence of exploitation — code execution (a web-shell
 execution, a crontab planted by a service account, a job run from a writable place, a download by
-the web server) or a SQL injection — a parameter the answers confirm injectable, or payloads
+the web server), an account taken over (a login from the address that had just guessed passwords)
+or a SQL injection — a parameter the answers confirm injectable, or payloads
 asking for a customer table (a way out for data without any code running) — to containment (case
 config), else to the last evidence (the server stopped, or the last event of the case).
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from logsalvage import __version__
 from logsalvage.continuity.timeline import ensure_timeline
-from logsalvage.detect import cron, database, errorlog, filesystem, ftp, sigma, web
+from logsalvage.detect import access, commands, cron, database, errorlog, filesystem, ftp, packages, sigma, web
 from logsalvage.detect.attribution import attribute
 from logsalvage.detect.context import Context, settings_from
 from logsalvage.detect.correlate import exfiltration_milestone
@@ -31,7 +32,7 @@ FINDINGS_FILE = "findings.json"
 CODE_EXECUTION = ("first_webshell_execution", "cron_first_run", "crontab_replace", "download")
 # a parameter the answers confirm injectable; or payloads naming a customer table, answered or not
 # (without response sizes nothing can confirm a UNION dump, and the theft is then suspected)
-EXPLOITATION = (*CODE_EXECUTION, "sqli_injectable", "sqli_extraction")
+EXPLOITATION = (*CODE_EXECUTION, "initial_access", "sqli_injectable", "sqli_extraction")
 
 
 def exposure_window(ctx: Context, milestones: list[Milestone]) -> tuple[datetime, datetime] | None:
@@ -52,7 +53,7 @@ def run_detection(store: CaseStore, config: CaseConfig | None = None, rule_dirs:
     ctx = Context(store, settings_from(config or CaseConfig()))
     ensure_timeline(store)
     items: list = []
-    for module in (web, ftp, cron, errorlog, filesystem, database):
+    for module in (web, ftp, access, commands, cron, errorlog, filesystem, database):
         items += module.detect(ctx)
     configured = [Path(d) for d in ctx.settings.rule_dirs]
     sigma_run = sigma.run(ctx, [*configured, *rule_dirs])
@@ -65,14 +66,15 @@ def run_detection(store: CaseStore, config: CaseConfig | None = None, rule_dirs:
     if window is not None:
         verdict, anomalies = assess(ctx, window)
         findings += anomalies
+        findings += packages.in_window(ctx, window)
         theft = exfiltration_milestone(ctx, verdict, findings)
         if theft is not None:
             milestones = sorted([*milestones, theft], key=_milestone_order)
     else:
         verdict = {"exfiltration": "undetermined", "confidence": "low", "coverage_of_exposure_window": None,
                    "holes_in_window": [], "db_host": None, "event_ids": [],
-                   "reasons": ["no evidence of code execution or of SQL injection reaching data was found, "
-                               "so there is no exposure window to assess"]}
+                   "reasons": ["no evidence of code execution, of an account taken over or of SQL injection "
+                               "reaching data was found, so there is no exposure window to assess"]}
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.first_seen, f.rule, f.id, f.event_ids))
     zone_host = _main_zone(ctx)
     addresses = sorted({a for f in findings for a in f.sources if _is_address(a)})

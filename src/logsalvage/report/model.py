@@ -50,6 +50,7 @@ VERDICT_LABELS = {
 
 MILESTONE_LABELS = {
     "first_probe": "First probe of the web site",
+    "initial_access": "Login after password guessing",
     "sqli_scan": "SQL-injection scan",
     "sqli_injectable": "Injectable parameter confirmed",
     "sqli_extraction": "Data extracted through SQL injection",
