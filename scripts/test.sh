@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   .ci/install-daemons.sh       # PostgreSQL, rsyslog for the real-daemon tests
   .ci/install-image-tools.sh   # e2fsprogs, fdisk, ewf-tools, xfsprogs to build test images
+  .ci/install-log-tools.sh     # utmpdump, last, lastlog, journalctl, systemd-journal-remote (binary logs)
   .ci/install-browser.sh       # chromium, to load the report in a real browser
 fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true

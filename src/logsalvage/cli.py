@@ -117,7 +117,7 @@ def _reference_reasons(sources: list[dict]) -> dict[str, list[str]]:
     """Sources the columnar engine did not read, by reason."""
     out: dict[str, list[str]] = {}
     for s in sources:
-        if s.get("parser") and s["parser"] != "columnar":
+        if s.get("parser") and s["parser"] != "columnar" and not s["parser"].startswith("binary:"):
             out.setdefault(s["parser"].removeprefix("reference: "), []).append(s["path"])
     return out
 
@@ -306,11 +306,15 @@ def cmd_investigate(args) -> int:
 
 
 def cmd_formats(args) -> int:
+    from logsalvage.parsing.binary import BINARY_FORMATS
     from logsalvage.parsing.formats import log_formats
 
     rows = [{"id": s.id, "title": s.title, "assembler": s.assembler, "samples": len(s.samples),
              "source_of_truth": s.source_of_truth}
-            for s in sorted(log_formats(), key=lambda s: s.id)]
+            for s in log_formats()]
+    rows += [{"id": b.id, "title": b.title, "assembler": f"binary: {b.reader}", "samples": 0,
+              "source_of_truth": b.source_of_truth} for b in BINARY_FORMATS.values()]
+    rows.sort(key=lambda r: r["id"])
     if args.json:
         _print_json(rows)
     else:

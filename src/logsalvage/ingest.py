@@ -18,7 +18,9 @@ from typing import Callable
 
 from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
+from logsalvage.ingest_binary import parse_binary
 from logsalvage.parsing.apache_logformat import NICKNAMES, read_httpd_conf
+from logsalvage.parsing.binary import BINARY_FORMATS
 from logsalvage.parsing.columnar import ColumnarParser, Unsupported, not_covered
 from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
@@ -28,6 +30,7 @@ from logsalvage.parsing.years import Anchor, describe_guesses, fit_leap_days, re
 from logsalvage.sources import (CR_LINE_ENDS, Candidate, Reading, ReadProblem, acquisition_change, discover,
                                 hash_input, open_text_stream, read_small, release_spools, sha256_of, stream_lines,
                                 with_declared_logformats)
+from logsalvage.sources.histories import history_fields
 from logsalvage.cluster import map_ordered
 from logsalvage.staging import StagedSource, StageSink, StageWriter, YearState
 from logsalvage.model import Source
@@ -35,7 +38,8 @@ from logsalvage.store import CaseStore, YearDecision, check_case_outside
 from logsalvage.timezones import sql_zone_name, zone_from_text, zone_from_tzif, zone_or_none
 
 YEARFUL_FIRST = {"apache-access": 0, "apache-error": 0, "vsftpd": 0, "xferlog": 0, "postgresql-stderr": 0,
-                 "postgresql-csvlog": 0}
+                 "postgresql-csvlog": 0, "nginx-error": 0, "apt-history": 0, "apt-term": 0, "auditd": 0,
+                 "bash-history": 0, "zsh-history": 0}
 
 Progress = Callable[[str, int, int], None]
 
@@ -212,6 +216,8 @@ class ParseTask:
 def parse_source(task: ParseTask) -> StagedSource:
     """Hash a candidate and, if it is new, parse it into staging files. Runs on any worker."""
     cand = task.cand
+    if cand.format_id in BINARY_FORMATS:  # wtmp, lastlog, journal: read by their own readers
+        return parse_binary(task, MEMORY_ROWS)
     try:
         sha = sha256_of(cand)
     except (OSError, ReadProblem, KeyError) as exc:
@@ -465,8 +471,9 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
     for p in paths:
         if not Path(p).exists():
             raise UsageError(f"evidence path does not exist: {p}")
-    if format_id is not None and format_id not in {s.id for s in log_formats()}:
-        raise UsageError(f"unknown format {format_id!r}; known: {', '.join(sorted(s.id for s in log_formats()))}")
+    known_formats = {s.id for s in log_formats()} | set(BINARY_FORMATS)
+    if format_id is not None and format_id not in known_formats:
+        raise UsageError(f"unknown format {format_id!r}; known: {', '.join(sorted(known_formats))}")
     check_case_outside(case_dir, paths)
     cands = discover(list(map(Path, paths)), host=host, kind=kind, format_id=format_id,
                      host_for_path=config.host_for, reading=Reading(config.decompression, str(case_dir)))
@@ -512,12 +519,14 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
                               [cand.display, reason])
                 store.add_issue(None, cand.display, offset, None, None, reason, excerpt)
                 result.issues += 1
-        logs.sort(key=lambda c: (YEARFUL_FIRST.get(c.format_id, 1), c.rel, c.member or ""))
+        logs.sort(key=lambda c: (YEARFUL_FIRST.get(c.format_id, 0 if c.format_id in BINARY_FORMATS else 1), c.rel,
+                                 c.member or ""))
         known = frozenset(r[0] for r in store.query("SELECT source_id FROM sources"))
         tasks = []
         for i, cand in enumerate(logs):
             s = settings[cand.host or "unknown"]
-            ctx = ParseContext(pg_log_line_prefix=s.pg_log_line_prefix, apache_logformats=tuple(s.apache_logformats))
+            ctx = ParseContext(pg_log_line_prefix=s.pg_log_line_prefix, apache_logformats=tuple(s.apache_logformats),
+                               source_fields=history_fields(cand.format_id, cand.loc.name if cand.loc else cand.rel))
             tasks.append(ParseTask(cand, ctx, store.stage_dir, known, engine, i))
         total = sum(c.size for c in logs)
         done = 0

@@ -61,7 +61,7 @@ def render_text(summary: dict) -> str:
             lines.append(f"  {i['role']:<10} {i['path']}  {i['detail'] or ''}")
     slow: dict[str, list[str]] = {}
     for s in summary["sources"]:
-        if s.get("parser") and s["parser"] != "columnar":
+        if s.get("parser") and s["parser"] != "columnar" and not s["parser"].startswith("binary:"):
             slow.setdefault(s["parser"].removeprefix("reference: "), []).append(s["path"])
     if slow:
         lines.append("")

@@ -14,8 +14,8 @@ The INI files hold single lines ('log N pass = <line>') for decoder tests; they 
 format (a line starting with '[Day ' is Apache error, '<ctime> [pid' is vsftpd, 'host ident user [' is
 an access line, the rest syslog) and parsed per format.
 
-Not covered: fail2ban selinux-ssh (auditd); the IIS W3C lines of the web_rules.ini files; proftpd's
-own SystemLog lines are counted as the issues they are.
+Not covered: the IIS W3C lines of the web_rules.ini files; proftpd's own SystemLog lines are counted
+as the issues they are.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ FAIL2BAN = [
     # fail2ban's date-detector fixtures: '[Jun 21 16:55:03] <auth.info> …', '0000-12-30 …',
     # '[test-demo][13709] F2B: …' and the like, which no syslog daemon writes
     ("zzz-generic-example", "syslog", 13, None),
+    # the audit log: sshd's USER_LOGIN/USER_AUTH/USER_ERR records (time in msg=audit(…), address in addr=)
+    ("selinux-ssh", "auditd", None, None),
 ]
 _SYSLOG_HEADER = re.compile(rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s:\[]+(?:\[\d+\])?: ")
 
@@ -121,6 +123,13 @@ def test_fail2ban_file_parses(corpus, name, fmt, issues, logformat):
         assert len(result.problems()) == issues, f"{name}:\n{result.describe()}"
 
 
+# fail2ban checks the time of the lines its filter matches only; in these files some other lines'
+# annotations are off by an hour (selinux-ssh: audit(1372546928.000:52008), 23:02:08 UTC, annotated
+# 02:02:08 CEST; audit(1372557500.000:61750) annotated 04:58:20 where the matching line of the same
+# second says 03:58:20)
+_TIME_OF_MATCHES_ONLY = {"selinux-ssh"}
+
+
 def _in_test_zone(rec: dict) -> tuple:
     st = rec["_stamp"]
     if st.utc_offset_s is None:
@@ -153,7 +162,7 @@ def test_fail2ban_annotations(corpus, name, fmt, issues, logformat):
             continue  # a line this format does not read (counted by the coverage test above)
         rec = recs[0]
         where = f"{name}: {line[:80]!r}"
-        if "time" in note:
+        if "time" in note and (note.get("match") or name not in _TIME_OF_MATCHES_ONLY):
             # fail2ban's tests run in CET/CEST and supply the year of year-less lines from their
             # clock (and, in apache-botsearch, even over a year the line states): month, day and
             # time are compared, in CET/CEST where the line states its offset

@@ -7,9 +7,9 @@ syslog_cron.log, syslog_osx, syslog_rsyslog, syslog_rsyslog_ForwardFormat,
 syslog_rsyslog_SysklogdFileFormat, syslog_rsyslog_SyslogProtocol23Format,
 syslog_rsyslog_TraditionalForwardFormat, syslog_rsyslog_traditional, syslog_ssh.log}; expected
 values are corpus/plaso/EXPECTED_plaso_tests.md, a transcription of the asserts in plaso's
-tests/parsers/text_plugins/{apache_access,vsftpd,postgresql,syslog}.py.
-
-Not covered: test_data/selinux.log (auditd, not a supported format).
+tests/parsers/text_plugins/{apache_access,vsftpd,postgresql,syslog}.py. test_data/selinux.log (an
+audit log) is compared with plaso's tests/parsers/text_plugins/selinux.py @
+28d65115d9e0c19d84a98fcdbcd41eea0a0e6622, which that transcription does not hold.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ FILES = [
     ("plaso/vsftpd.log", "vsftpd", 0),
     ("plaso/apache_access.log", "apache-access", 1),
     ("plaso/postgresql.log", "postgresql-stderr", 0),
+    # the four lines plaso warns about (no fraction in the time, an empty time, no type, no type key)
+    # and a blank line
+    ("plaso/selinux.log", "auditd", 5),
 ]
 
 
@@ -219,3 +222,24 @@ def test_compressed_copies_match_the_plain_file(corpus):
         packed = parse("syslog", read_bytes(rel))
         assert [r["raw"] for r in packed.events] == [r["raw"] for r in plain.events]
         assert by_raw(packed).keys() == by_raw(plain).keys()
+
+
+def test_selinux_matches_plaso(corpus):
+    """plaso: 7 records and 4 warnings; the LOGIN, SHORTDATE, NOMSG and UNDER_SCORE records' type,
+    body, time (UTC: the seconds since 1970 in msg=audit(…)) and pid."""
+    result = parse("auditd", read_bytes("plaso/selinux.log"))
+    assert len(result.events) == 7
+    warned = [i[4].split(" ", 1)[0] for i in result.problems()]
+    assert warned == ["type=WRONGDATE", "type=EMPTYDATE", "type=", "msg=audit(1337845201.174:94984):"]
+    expected = [
+        ("LOGIN", "pid=25443 uid=0 old auid=4294967295 new auid=0 old ses=4294967295 new ses=1165",
+         (2012, 5, 24, "07:40:01", 174000), 25443),
+        ("SHORTDATE", "check rounding", (2012, 5, 24, "07:40:01", 0), None),
+        ("NOMSG", "", (2012, 5, 24, "07:40:22", 174000), None),
+        ("UNDER_SCORE", "pid=25444 uid=0 old auid=4294967295 new auid=54321 old ses=4294967295 new ses=1166",
+         (2012, 5, 24, "07:47:46", 174000), 25444),
+    ]
+    for rec, (kind, body, when, pid) in zip(result.events, expected):
+        assert (rec["audit_type"], rec["message"], wall(rec), offset(rec), rec.get("process_pid")) == (
+            kind, body, when, 0, pid)
+    assert [r["event_type"] for r in result.events[4:]] == ["audit.unknown", "audit.avc", "audit.syscall"]

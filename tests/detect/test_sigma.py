@@ -384,3 +384,20 @@ def test_sigma1_aggregation_is_skipped_not_an_error(tmp_path):
         """)
     rules = sigma.load_rules([d])
     assert not rules and rules.skipped[0].reason.startswith("unsupported: Sigma 1 aggregation")
+
+
+def test_journal_records_meet_the_linux_rules(tmp_path):
+    """A systemd host's journal (tests/data/journal, written by systemd-journal-remote) feeds the
+    same Linux rules as its syslog: the reader gives its entries syslog's programs and event types."""
+    import lzma
+
+    data = Path(__file__).resolve().parents[1] / "data/journal/system.journal.xz"
+    journal = tmp_path / "evidence/web01/var/log/journal/4a2b1c3d5e6f47a8b9c0d1e2f3a4b5c6/system.journal"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(lzma.decompress(data.read_bytes()))
+    ingest([tmp_path / "evidence"], tmp_path / "case", host="web01", config=CaseConfig())
+    fails = _by_rule(_run(tmp_path / "case"))["sigma.lnx_failed_authentication"]
+    assert fails and all(f.sources for f in fails)
+    with CaseStore(tmp_path / "case", read_only=True) as store:
+        formats = {r[0] for r in store.query("SELECT DISTINCT format_id FROM events")}
+    assert formats == {"systemd-journal"}

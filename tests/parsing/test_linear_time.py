@@ -29,6 +29,14 @@ HOSTILE = [
     ("vsftpd", lambda n: "Sat Jul 15 08:58:21 2017 [pid 1] [ftp] OK UPLOAD: Client \"" + " " * n),
     ("xferlog", lambda n: "Sat Jul 15 08:58:21 2017 1 1.2.3.4 " + "1 " * (n // 2)),
     ("postgresql-stderr", lambda n: "2017-07-15 08:58:21 JST " + "DATABASE=," * (n // 10) + "LOG:  x"),
+    ("mysql-error", lambda n: "171225 15:28:56 " + " " * n + "[Note"),
+    ("mysql-general", lambda n: "\t\t    12 Connect\t" + "a@" * (n // 2) + " on "),
+    ("mysql-general", lambda n: "171225 15:28:56\t" + " " * n + "12 Init DB"),
+    ("mysql-slow", lambda n: "# User@Host: x[x] @ h [" + "1" * n + "]"),
+    ("pgbouncer", lambda n: "2017-12-25 15:28:56.123 UTC [1] LOG C-0x1: db/u@" + ":" * n + "1 login attempt: db=x"),
+    ("postgresql-jsonlog", lambda n: '{"timestamp":"2017-12-25 15:28:56 UTC","message":"duration: 1 ms  statement: '
+     + "x" * n + '"}'),
+    ("postgresql-jsonlog", lambda n: "[" * n),
 ]
 
 

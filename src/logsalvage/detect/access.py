@@ -8,7 +8,7 @@ What counts, whatever log says it:
   companions), MySQL/MariaDB (``Access denied``), PostgreSQL (``password authentication failed``,
   ``no pg_hba.conf entry``), pgBouncer;
 * **successful logins**: sshd ``Accepted …``, wtmp sessions with a remote address, FTP logins,
-  MySQL/MariaDB connects, pgBouncer logins.
+  MySQL/MariaDB connects that were not refused.
 
 One attempt leaves several records (sshd's ``Invalid user`` and ``Failed password`` two seconds
 apart, PAM's ``authentication failure``, a btmp record): an sshd attempt is its ``Failed …`` line
@@ -46,8 +46,9 @@ _FAILURES = {
     "postgresql.auth_failed": "postgresql", "postgresql.hba_reject": "postgresql",
     "pgbouncer.auth_failed": "pgbouncer",
 }
-_SUCCESSES = {"auth.ssh.accepted": "ssh", "login.session": None, "ftp.login": "ftp", "mysql.connect": "mysql",
-              "pgbouncer.login": "pgbouncer"}
+# (pgBouncer's 'login attempt' is written before the password is checked, and nothing after a good
+# one: it is no success)
+_SUCCESSES = {"auth.ssh.accepted": "ssh", "login.session": None, "ftp.login": "ftp", "mysql.connect": "mysql"}
 _INTERACTIVE = ("auth.ssh.accepted", "login.session")
 _PROGRAM_SERVICE = {"sshd": "ssh", "sshd-session": "ssh", "vsftpd": "ftp", "proftpd": "ftp", "pure-ftpd": "ftp"}
 

@@ -55,17 +55,21 @@ def classify(command: str) -> list[tuple[str, str]]:
 
 
 def detect(ctx: Context) -> list:
+    # a history without HISTTIMEFORMAT dates nothing: its commands ran before the file was last
+    # written, and stand at that time, marked undated
     rows = ctx.query(f"""
-        SELECT host, event_id, ts_utc, event_type, coalesce(user_name, ''), command FROM events
-        WHERE event_type IN ({", ".join(f"'{e}'" for e in _SOURCES)}) AND command IS NOT NULL
-          AND ts_utc IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY host, epoch(ts_utc), record_key ORDER BY event_id) = 1
-        ORDER BY host, ts_utc, event_id""")
+        SELECT e.host, e.event_id, coalesce(e.ts_utc, s.mtime), e.event_type, coalesce(e.user_name, ''), e.command,
+               e.ts_utc IS NULL
+        FROM events e JOIN sources s USING (source_id)
+        WHERE e.event_type IN ({", ".join(f"'{t}'" for t in _SOURCES)}) AND e.command IS NOT NULL
+          AND (e.ts_utc IS NOT NULL OR s.mtime IS NOT NULL)
+        QUALIFY row_number() OVER (PARTITION BY e.host, epoch(e.ts_utc), e.record_key ORDER BY e.event_id) = 1
+        ORDER BY e.host, 3, e.event_id""")
     groups: dict[tuple[str, str, str], list] = {}
     severity_of = {name: severity for name, severity, _ in CLASSES}
-    for host, event_id, ts, etype, user, command in rows:
+    for host, event_id, ts, etype, user, command, undated in rows:
         for name, _ in classify(command):
-            groups.setdefault((host, user, name), []).append((ts, event_id, etype, command))
+            groups.setdefault((host, user, name), []).append((ts, event_id, etype, command, undated))
     out = []
     for (host, user, name), hits in sorted(groups.items(), key=lambda kv: (kv[1][0][0], kv[0])):
         commands = list(dict.fromkeys(h[3] for h in hits))
@@ -75,5 +79,8 @@ def detect(ctx: Context) -> list:
             f"{commands[0][:120]}", severity_of[name], host, hits[0][0], hits[-1][0], len(hits), (),
             tuple(h[1] for h in hits),
             {"key": f"{user}/{name}", "user": user, "class": name, "commands": commands[:SAMPLES],
-             "distinct_commands": len(commands), "recorded_by": sorted({h[2] for h in hits})}))
+             "distinct_commands": len(commands), "recorded_by": sorted({h[2] for h in hits}),
+             **({"undated": sum(h[4] for h in hits),
+                 "time_basis": "undated commands stand at their history file's modification time: they ran "
+                               "before it"} if any(h[4] for h in hits) else {})}))
     return out

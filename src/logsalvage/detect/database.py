@@ -45,7 +45,7 @@ import weakref
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from logsalvage.detect import sqltext
+from logsalvage.detect import dbrecords, mysqltext, sqltext
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import MAX_EVENT_IDS, Finding, Milestone, severity_rank
 
@@ -113,7 +113,8 @@ def prepare(ctx: Context) -> list[DbHost]:
     if cached and cached[0] == key:
         return cached[1]
     hosts = [r[0] for r in ctx.query(
-        "SELECT DISTINCT host FROM events WHERE event_type LIKE 'postgresql%' ORDER BY 1")]
+        f"SELECT DISTINCT host FROM events WHERE event_type LIKE 'postgresql%' OR event_type IN {dbrecords.MYSQL_TYPES} "
+        "ORDER BY 1")]
     out = [] if not hosts else _build(ctx, hosts)
     _PREPARED[ctx.store] = (key, out)
     return out
@@ -136,6 +137,7 @@ def _build(ctx: Context, hosts: list[str]) -> list[DbHost]:
     store.execute("CREATE OR REPLACE TEMP TABLE dbdet_zones (host VARCHAR, tz VARCHAR)")
     store.execute("INSERT INTO dbdet_zones SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
                   [hosts, [zones[h].key for h in hosts]])
+    dbrecords.prepare(ctx, _PG)  # dbdet_src: PostgreSQL's records and MySQL's, read alike
     # copies of one record (live file, backup, image) share host, second and record key; the most
     # trustworthy copy (live > backup > salvage, then source and offset) stands for them, chosen on
     # one number per event: source rank * 2^40 + offset
@@ -145,24 +147,24 @@ def _build(ctx: Context, hosts: list[str]) -> list[DbHost]:
         FROM sources""")
     store.execute(f"""
         CREATE OR REPLACE TEMP TABLE dbdet_keep AS
-        SELECT min(r.base + e."offset") AS p FROM events e JOIN dbdet_rank r USING (source_id)
-        WHERE {_PG} GROUP BY e.host, epoch(e.ts_utc)::BIGINT, e.record_key""")
+        SELECT min(r.base + e."offset") AS p FROM dbdet_src e JOIN dbdet_rank r USING (source_id)
+        GROUP BY e.host, epoch(e.ts_utc)::BIGINT, e.record_key""")
     # statements: fingerprinted once per shape, mapped back by the text's hash
     store.execute(f"""
         CREATE OR REPLACE TEMP TABLE dbdet_text AS
-        SELECT h AS text_hash, statement, {sqltext.shape_sql('statement')} AS shape
-        FROM (SELECT hash(e.statement) AS h, any_value(e.statement) AS statement FROM events e
-              WHERE e.event_type LIKE 'postgresql%' AND e.statement IS NOT NULL GROUP BY h)""")
+        SELECT h AS text_hash, statement, dialect, {sqltext.shape_sql('statement')} AS shape
+        FROM (SELECT e.stmt_hash AS h, any_value(e.statement) AS statement, any_value(e.dialect) AS dialect
+              FROM dbdet_src e WHERE e.statement IS NOT NULL GROUP BY h)""")
     _fingerprint_shapes(ctx)
     store.execute("""
         CREATE OR REPLACE TEMP TABLE dbdet_sfp AS
-        SELECT st.text_hash AS stmt_hash, f.* EXCLUDE (shape), st.shape
-        FROM dbdet_text st JOIN dbdet_fp f USING (shape)""")
+        SELECT st.text_hash AS stmt_hash, f.* EXCLUDE (shape, dialect), st.shape
+        FROM dbdet_text st JOIN dbdet_fp f USING (shape, dialect)""")
     # clients, classified in Python (the config may name networks); few distinct values. The counts
     # only rank clients by share, so copies need not be merged for them.
     clients = ctx.query("""
-        SELECT host, source_ip, count(statement) FROM events e
-        WHERE e.event_type LIKE 'postgresql%' AND source_ip IS NOT NULL AND source_ip NOT IN ('', '[unknown]')
+        SELECT host, source_ip, count(statement) FROM dbdet_src e
+        WHERE source_ip IS NOT NULL AND source_ip NOT IN ('', '[unknown]')
         GROUP BY ALL ORDER BY 3 DESC, 2""")
     maint = _networks(s.maintenance_addresses)
     apps: dict[str, tuple[tuple[str, ...], bool]] = {}
@@ -202,7 +204,7 @@ def _build(ctx: Context, hosts: list[str]) -> list[DbHost]:
                CASE WHEN e.db_name IN ('', '[unknown]') THEN NULL ELSE e.db_name END AS db_name,
                coalesce(e.db_session, e.process_pid::VARCHAR) AS session, upper(e.pg_level) AS pg_level,
                CASE WHEN e.event_type <> 'postgresql.duration' THEN e.pg_message END AS pg_message,
-               CASE WHEN e.statement IS NOT NULL THEN hash(e.statement) END AS stmt_hash,
+               e.stmt_hash,
                e.duration_ms, e.relation, e.target_user,
                -- (salvaged records carry their blocks in extra: parse it only where it matters)
                CASE WHEN {err} THEN json_extract_string(e.extra, '$.input_value') END AS input_value,
@@ -212,10 +214,10 @@ def _build(ctx: Context, hosts: list[str]) -> list[DbHost]:
                f.fp, f.stmt_kind, f.relations, f.customer, f.customer_full, f.customer_grouped, f.full_any,
                f.copy_target, f.stmt_payload, f.stmt_signals,
                e.event_id IN (SELECT event_id FROM dbdet_damaged) AS damaged
-        FROM events e JOIN dbdet_rank r USING (source_id) JOIN dbdet_zones z ON z.host = e.host
+        FROM dbdet_src e JOIN dbdet_rank r USING (source_id) JOIN dbdet_zones z ON z.host = e.host
         LEFT JOIN dbdet_clients c ON c.host = e.host AND c.client = e.source_ip
-        LEFT JOIN dbdet_sfp f ON f.stmt_hash = hash(e.statement) AND e.statement IS NOT NULL
-        WHERE {_PG} AND r.base + e."offset" IN (SELECT p FROM dbdet_keep)""")
+        LEFT JOIN dbdet_sfp f ON f.stmt_hash = e.stmt_hash
+        WHERE r.base + e."offset" IN (SELECT p FROM dbdet_keep)""")
     store.execute("DROP TABLE dbdet_keep")
     store.execute("DROP TABLE dbdet_damaged")
     out = []
@@ -266,13 +268,17 @@ def _flat(shape: str | None) -> str:
 def _fingerprint_shapes(ctx: Context) -> None:
     """Fingerprint, kind, relations and payload signals of one statement of each shape."""
     custom = ctx.settings.customer_tables
-    rows = ctx.query("SELECT shape, min(statement) FROM dbdet_text GROUP BY shape")
-    cols: dict[str, list] = {k: [] for k in ("shape", "fp", "kind", "relations", "customer", "customer_full",
-                                             "customer_grouped", "full_any", "copy", "payload", "signals")}
-    for shape, rep in rows:
+    rows = ctx.query("SELECT shape, dialect, min(statement) FROM dbdet_text GROUP BY shape, dialect")
+    cols: dict[str, list] = {k: [] for k in ("shape", "dialect", "fp", "kind", "relations", "customer",
+                                             "customer_full", "customer_grouped", "full_any", "copy", "payload",
+                                             "signals")}
+    for shape, dialect, rep in rows:
+        if dialect == "mysql":
+            rep = mysqltext.to_postgres(rep).sql
         info = sqltext.analyse(rep)
         pay = sqltext.statement_payload(rep)
         cols["shape"].append(shape)
+        cols["dialect"].append(dialect)
         # an unparsable statement is its own group, named by its shape
         cols["fp"].append(info.fingerprint or "~" + hashlib.sha256(shape.encode()).hexdigest()[:16])
         cols["kind"].append(info.kind)
@@ -285,12 +291,12 @@ def _fingerprint_shapes(ctx: Context) -> None:
         cols["copy"].append(info.copy_target)
         cols["payload"].append(pay.is_payload)
         cols["signals"].append(", ".join(pay.strong + pay.weak) or None)
-    ctx.store.execute("""CREATE OR REPLACE TEMP TABLE dbdet_fp (shape VARCHAR, fp VARCHAR, stmt_kind VARCHAR,
+    ctx.store.execute("""CREATE OR REPLACE TEMP TABLE dbdet_fp (shape VARCHAR, dialect VARCHAR, fp VARCHAR, stmt_kind VARCHAR,
         relations VARCHAR, customer BOOLEAN, customer_full BOOLEAN, customer_grouped BOOLEAN, full_any BOOLEAN,
         copy_target VARCHAR, stmt_payload BOOLEAN, stmt_signals VARCHAR)""")
     if rows:
         ctx.store.execute("""INSERT INTO dbdet_fp SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
-            unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BOOLEAN[]), unnest(?::BOOLEAN[]),
+            unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BOOLEAN[]), unnest(?::BOOLEAN[]),
             unnest(?::BOOLEAN[]), unnest(?::BOOLEAN[]), unnest(?::VARCHAR[]), unnest(?::BOOLEAN[]),
             unnest(?::VARCHAR[])""", list(cols.values()))
 
@@ -636,7 +642,7 @@ def copy_sessions(ctx: Context, h: DbHost, where: str = "true", params=()) -> li
         s AS (SELECT *, sum(starts) OVER (PARTITION BY client, db_user, session ORDER BY ts_utc, event_id) AS n FROM c)
         SELECT client, db_user, copy_target, min(ts_utc), max(ts_utc), min(ts_local),
                list(DISTINCT relations), list(event_id ORDER BY ts_utc, event_id), count(*),
-               bool_or({_ERROR}) AS failed, bool_or(customer)
+               coalesce(bool_or({_ERROR}), false) AS failed, coalesce(bool_or(customer), false)
         FROM s GROUP BY client, db_user, copy_target, session, n
         ORDER BY min(ts_utc), client, db_user, copy_target, session, n""", [h.host, *params])
     by: dict[tuple, list] = {}

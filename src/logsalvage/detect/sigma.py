@@ -140,18 +140,20 @@ class Scope:
 
 WEB = Scope("webserver access log", "format_id = 'apache-access'", WEB_FIELDS)
 WEB_ERROR = Scope("apache error log", "format_id = 'apache-error'", WEB_ERROR_FIELDS)
-SYSLOG = Scope("linux syslog", "format_id = 'syslog'", LINUX_FIELDS)
-AUTH = Scope("linux auth", f"""format_id = 'syslog' AND (event_type LIKE 'auth%' OR event_type LIKE 'iam.%'
+# the journal's records carry the same programs and event types as syslog's (its reader applies
+# syslog's refinements)
+_SYSLOGS = "format_id IN ('syslog', 'systemd-journal')"
+SYSLOG = Scope("linux syslog", _SYSLOGS, LINUX_FIELDS)
+AUTH = Scope("linux auth", f"""{_SYSLOGS} AND (event_type LIKE 'auth%' OR event_type LIKE 'iam.%'
              OR event_type LIKE 'ftp.%' OR regexp_matches(program, '^(?:{_AUTH_PROGRAMS})(?:\\(pam_unix\\))?$'))""",
              LINUX_FIELDS, guard=True)
-SSHD = Scope("linux sshd", "format_id = 'syslog' AND regexp_matches(program, '^(?:sshd|sshd-session)(?:\\(pam_unix\\))?$')",
+SSHD = Scope("linux sshd", f"{_SYSLOGS} AND regexp_matches(program, '^(?:sshd|sshd-session)(?:\\(pam_unix\\))?$')",
              LINUX_FIELDS, guard=True)
-SUDO = Scope("linux sudo", "format_id = 'syslog' AND program = 'sudo'", SUDO_FIELDS, guard=True)
-CRON = Scope("linux cron", "format_id = 'syslog' AND event_type LIKE 'cron%'", LINUX_FIELDS, guard=True)
-VSFTPD = Scope("vsftpd", "format_id = 'vsftpd' OR (format_id = 'syslog' AND program = 'vsftpd')", LINUX_FIELDS,
-               guard=True)
-POSTGRES = Scope("postgresql", """format_id IN ('postgresql-stderr', 'postgresql-csvlog')
-                 OR (format_id = 'syslog' AND event_type LIKE 'postgresql%')""", POSTGRES_FIELDS, guard=True)
+SUDO = Scope("linux sudo", f"{_SYSLOGS} AND program = 'sudo'", SUDO_FIELDS, guard=True)
+CRON = Scope("linux cron", f"{_SYSLOGS} AND event_type LIKE 'cron%'", LINUX_FIELDS, guard=True)
+VSFTPD = Scope("vsftpd", f"format_id = 'vsftpd' OR ({_SYSLOGS} AND program = 'vsftpd')", LINUX_FIELDS, guard=True)
+POSTGRES = Scope("postgresql", f"""format_id IN ('postgresql-stderr', 'postgresql-csvlog', 'postgresql-jsonlog')
+                 OR ({_SYSLOGS} AND event_type LIKE 'postgresql%')""", POSTGRES_FIELDS, guard=True)
 
 _LINUX_SERVICES = {None: SYSLOG, "syslog": SYSLOG, "auth": AUTH, "sshd": SSHD, "sudo": SUDO, "cron": CRON,
                    "vsftpd": VSFTPD}

@@ -175,6 +175,7 @@ class ColumnarParser:
         self.tag = tag
         con.register(f"{tag}_in", lines)
         self.registered = [f"{tag}_in"]
+        self.adopted: set[int] = set()  # lines whose records the reference code took over (_adopt)
         self.fields: dict[str, set[str]] = {}  # materialised relation -> the field columns it holds
         try:
             return self._parse(lines, odd_bytes or {})
@@ -777,7 +778,8 @@ class ColumnarParser:
             FROM {tag}_h AS h LEFT JOIN (SELECT line_no FROM {d0} WHERE _ref IS NOT NULL) r USING (line_no)
             WHERE h.pat <= 0 OR r.line_no IS NULL ORDER BY h.line_no""").fetchall()
         asm = self.asm
-        syslog = self.spec.assembler == "syslog"
+        # formats whose headerless lines continue the record before them (Assembler._continues)
+        syslog = self.spec.assembler == "syslog" or self.spec.assembler == "lines" and asm.header_like is not None
         records: list[dict] = []
         owner_sql: int | None = None
         owner_rec: dict | None = None
@@ -826,7 +828,7 @@ class ColumnarParser:
                 valid = _utf8(data)
             if pat == -3 and not text.strip():
                 if syslog and text[:1] in (" ", "\t") and open_:
-                    self._continue(owner_sql, owner_rec, cont, offset, length, text)
+                    owner_rec = self._continue(owner_sql, owner_rec, cont, offset, length, text, records)
                     kinds[i] = 3
                 else:
                     asm.sink.issue(offset, length, line_no, "empty line", "")
@@ -854,7 +856,7 @@ class ColumnarParser:
                     continue
             if syslog and open_ and (text[:1] in (" ", "\t")
                                      or asm.header_like is not None and not asm.header_like.match(text)):
-                self._continue(owner_sql, owner_rec, cont, offset, length, text)
+                owner_rec = self._continue(owner_sql, owner_rec, cont, offset, length, text, records)
                 kinds[i] = 3
                 continue
             reason = "no pattern of format %s matched" % self.spec.id
@@ -869,19 +871,46 @@ class ColumnarParser:
             asm._drain(everything=True)
             records += self.sink.events
             self.sink.events = []
+        if asm.read_whole:  # as Assembler._flush_last: a continued record read again whole
+            for rec in records:
+                if rec["_line_count"] > 1:
+                    self.parser.read_whole(rec)
         return records
 
-    def _continue(self, owner_sql, owner_rec, cont, offset, length, text) -> None:
+    def _continue(self, owner_sql, owner_rec, cont, offset, length, text, records: list[dict]) -> dict | None:
+        """A continuation line joins its record; returns the record when the reference code holds it.
+        A format that reads a continued record again whole (``continuation: read_whole``) has the
+        reference code take over the record the SQL steps made."""
+        if owner_rec is None and self.asm.read_whole:
+            owner_rec = self._adopt(owner_sql, records)
         if owner_rec is not None:
             self.asm._continue(owner_rec, Line(0, offset, b"", length), text)
         else:
             cont.setdefault(owner_sql, []).append((offset, length, text))
+        return owner_rec
+
+    def _adopt(self, line_no: int, records: list[dict]) -> dict:
+        """The record of a line the SQL steps read, made again by the reference code (which it then
+        leaves to: ``_stage_table`` drops the SQL row)."""
+        (offset, length, text, no_newline, spans), = self.con.execute(
+            f'SELECT "offset", length, text, no_newline, spans FROM {self.tag}_h WHERE line_no = ?', [line_no]).fetchall()
+        rec = self.parser.parse(text)
+        if rec is None:  # it matched in SQL: the engines disagree on a pattern
+            raise Unsupported(f"line {line_no} matched by the SQL steps only")
+        self.asm._provenance(rec, Line(line_no, offset, text.encode("utf-8"), length, no_newline=no_newline,
+                                       spans=_parse_spans(spans)), text, True)
+        records.append(rec)
+        self.adopted.add(line_no)
+        return rec
 
     # -- step 6 -----------------------------------------------------------------------------------
     def _stage_table(self, cont: dict[int, list[tuple[int, int, str]]], cut: int | None = None) -> pa.Table:
         con, tag = self.con, self.tag
         extras = sorted(c for c in self.done_fields if c not in CANONICAL_FIELDS)
         nlines = "COALESCE(_nlines, 1)" if self.nlines else "1"
+        done = self.done
+        if self.adopted:  # records the reference code made again (continued, read whole)
+            done = f"SELECT * FROM ({done}) WHERE line_no NOT IN ({', '.join(str(n) for n in sorted(self.adopted))})"
         if cont:
             rows = [(owner, "\n".join(t for _, _, t in parts), sum(n for _, n, _ in parts), len(parts))
                     for owner, parts in cont.items()]
@@ -892,9 +921,9 @@ class ColumnarParser:
                                                ELSE d.message || chr(10) || c.more END AS message,
                                           d.length + COALESCE(c.more_len, 0) AS length),
                               {nlines} + COALESCE(c.more_lines, 0) AS line_count
-                       FROM ({self.done}) d LEFT JOIN {tag}_cont c USING (line_no))"""
+                       FROM ({done}) d LEFT JOIN {tag}_cont c USING (line_no))"""
         else:
-            src = f"(SELECT *, {nlines} AS line_count FROM ({self.done}))"
+            src = f"(SELECT *, {nlines} AS line_count FROM ({done}))"
         pieces = [f"CASE WHEN {q.ident(c)} IS NOT NULL THEN {q.lit(json.dumps(c, ensure_ascii=False) + ': ')} || "
                   f"to_json({q.ident(c)}::VARCHAR)::VARCHAR END" for c in extras]
         any_extra = " OR ".join(f"{q.ident(c)} IS NOT NULL" for c in extras) or "false"

@@ -97,15 +97,22 @@ _STAMPS = {
     "syslog": (r"^(?:(?P<y1>\d{4}) )?(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<d>\d{1,2}) (?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)"
                r"(?:\.(?P<f>\d{1,6}))?(?: (?P<y2>\d{4}))?$",
                "COALESCE(nullif({g}.y1, ''), nullif({g}.y2, ''))", "list_position(" + _MONTH_LIST + ", {g}.mon)", None),
-    "iso": (r"^(?P<y1>\d{4})-(?P<mon>\d\d)-(?P<d>\d\d)[T ](?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d{1,9}))?"
+    "iso": (r"^(?P<y1>\d{4})-(?P<mon>\d\d)-(?P<d>\d\d)(?:T| {1,2})(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d{1,9}))?"
             r"(?: ?(?P<z>Z|[+-]\d\d(?::?\d\d)?|[A-Za-z]{1,5}))?$",
             "{g}.y1", "TRY_CAST({g}.mon AS INTEGER)", "{g}.z"),
+    "slash": (r"^(?P<y1>\d{4})/(?P<mon>\d\d)/(?P<d>\d\d) (?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)$",
+              "{g}.y1", "TRY_CAST({g}.mon AS INTEGER)", None),
     "apache": (r"^(?P<d>\d{1,2})/(?P<mon>[A-Z][a-z]{2})/(?P<y1>\d{4}):(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)"
                r"(?:\.(?P<f>\d{1,6}))?(?: (?P<z>[+-]\d{4}))? ?$",
                "{g}.y1", "list_position(" + _MONTH_LIST + ", {g}.mon)", "{g}.z"),
     "ctime": (r"^(?:[A-Z][a-z]{2} )?(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<d>\d{1,2}) (?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)"
               r"(?:\.(?P<f>\d{1,6}))? (?P<y1>\d{4})$",
               "{g}.y1", "list_position(" + _MONTH_LIST + ", {g}.mon)", None),
+    "mysql": (r"^(?P<y1>\d\d)(?P<mon>\d\d)(?P<d>\d\d) {1,2}(?P<h>\d{1,2}):(?P<mi>\d\d):(?P<s>\d\d)$",
+              "CAST({g}.y1 AS INTEGER) + CASE WHEN CAST({g}.y1 AS INTEGER) >= 69 THEN 1900 ELSE 2000 END",
+              "TRY_CAST({g}.mon AS INTEGER)", None),
+    "mariadb": (r"^(?P<y1>\d{4})-(?P<mon>\d\d)-(?P<d>\d\d) {1,2}(?P<h>\d{1,2}):(?P<mi>\d\d):(?P<s>\d\d)$",
+                "{g}.y1", "TRY_CAST({g}.mon AS INTEGER)", None),
 }
 STAMP_FORMATS = frozenset(_STAMPS)
 STAMP_COLUMNS = ("y", "mo", "d", "sod_us", "utc_offset_s")

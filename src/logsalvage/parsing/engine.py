@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import importlib
 import io
 import itertools
 import re
@@ -34,6 +35,8 @@ from logsalvage.parsing.timestamps import Stamp, parse_iso
 _CONSUMED = frozenset({"ts", "time", "request", "message", "pg_rest", "pg_message", "pg_remote",
                        "pg_remote_host", "pg_time", "pri_text"})
 _NULLS = frozenset({"-", ""})
+# what a record read again whole keeps of itself: where it lies and what its bytes were
+_WHOLE_KEEPS = ("_offset", "_length", "_line_no", "_line_count", "_spans", "_copies", "raw", "encoding", "line_end")
 PG_SECONDARY = frozenset({"DETAIL", "HINT", "STATEMENT", "CONTEXT", "LOCATION", "QUERY"})
 PG_PART_FIELDS = {"DETAIL": "pg_detail", "HINT": "pg_hint", "STATEMENT": "statement",
                   "CONTEXT": "pg_context", "QUERY": "pg_query", "LOCATION": "pg_location"}
@@ -79,6 +82,19 @@ def join_pg_chunks(texts: list[str], prefixed: LinearPattern) -> str:
     return text
 
 
+# assemblers written as code of their own: the format's ``assembler:`` name -> (module, class). The
+# class is given the Assembler and receives every line; its records are refined once whole
+HOOKED = {
+    "mysql-general": ("logsalvage.parsing.mysql_general", "GeneralLog"),
+    "mysql-slow": ("logsalvage.parsing.mysql_slow", "SlowLog"),
+    "jsonlog": ("logsalvage.parsing.jsonlog", "JsonLog"),
+    "stanza": ("logsalvage.parsing.stanzas", "Stanzas"),
+    "apt-history": ("logsalvage.parsing.stanzas", "AptHistory"),
+    "shell-history": ("logsalvage.parsing.shell_history", "ShellHistory"),
+    "auditd": ("logsalvage.parsing.auditd", "AuditLog"),
+}
+
+
 class Sink(Protocol):
     def event(self, rec: dict) -> None: ...
 
@@ -93,6 +109,9 @@ class ParseContext:
 
     pg_log_line_prefix: str | None = None
     apache_logformats: tuple[str, ...] = ()
+    # fields the source's place gives every record of it (a shell history's user, from the home
+    # directory it lies in), as (name, value) pairs; formats whose assembler applies them say so
+    source_fields: tuple[tuple[str, str], ...] = ()
 
 
 def decode(data: bytes) -> tuple[str, bool]:
@@ -214,7 +233,8 @@ class LineParser:
             for k, v in pat.set.items():
                 rec[k] = v
             rec["_pattern"] = pat.id
-            self._refine(rec)
+            if self.spec.assembler not in HOOKED:  # a hook refines its records once they are whole
+                self._refine(rec)
             return rec
         return None
 
@@ -253,6 +273,24 @@ class LineParser:
             self._ref_cache.clear()
         self._ref_cache[key] = found
         return found
+
+    def read_whole(self, rec: dict) -> None:
+        """A record continued on further lines, read again from all of them (its ``raw``): the
+        fields of the whole text replace those of its first line; its provenance stays. Kept as it
+        was when the whole text matches no pattern."""
+        again = self.parse(rec["raw"]) if "\x00" not in rec["raw"] else None
+        if again is None:
+            return
+        kept = {k: rec[k] for k in _WHOLE_KEEPS if k in rec}
+        rec.clear()
+        rec.update(again)
+        rec.update(kept)
+
+    def refine(self, rec: dict) -> None:
+        """The format's refinements (or message patterns) applied to a record made elsewhere (a
+        journal entry given the syslog format's meaning); a PostgreSQL one is left with ``_pg``
+        and ``_pg_rest`` for joining and ``finish_pg``."""
+        self._refine(rec)
 
     def _refine(self, rec: dict) -> None:
         ref = self._refinement(rec) if self.spec.refinements else None
@@ -363,6 +401,13 @@ class Assembler:
         # indented or not, continues it
         cont = (spec.raw.get("continuation") or {}).get("unindented_unless")
         self.header_like = re.compile(cont) if cont else None
+        # the format's line pattern read again over all the lines of a continued record (nginx writes
+        # the client and request after a PHP stack trace it quotes)
+        self.read_whole = bool((spec.raw.get("continuation") or {}).get("read_whole"))
+        self.hook = None
+        if spec.assembler in HOOKED:
+            module, name = HOOKED[spec.assembler]
+            self.hook = getattr(importlib.import_module(module), name)(self)
 
     def _pg_patterns(self) -> tuple[LinePattern, ...]:
         for ref in self.spec.refinements:
@@ -391,6 +436,8 @@ class Assembler:
                 limit = min(limit, self.last["_line_no"])
             if self.undated:
                 limit = min(limit, self.undated[0]["_line_no"])
+            if self.hook is not None:
+                limit = min(limit, self.hook.first_open_line())
         while held and held[0][0] < limit:
             self.sink.event(heapq.heappop(held)[2])
 
@@ -401,6 +448,9 @@ class Assembler:
             self._drain()
 
     def _feed(self, line: Line) -> None:
+        if self.hook is not None:
+            self.hook.feed(line)
+            return
         if line.too_long:
             self._flush_last()
             self.sink.issue(line.offset, line.length, line.line_no,
@@ -425,6 +475,8 @@ class Assembler:
             self._unmatched(line, data, text, valid)
 
     def close(self) -> None:
+        if self.hook is not None:
+            self.hook.close()
         if self.spec.assembler == "csvlog":
             self._csv_flush(final=True)
         self._flush_last()
@@ -474,6 +526,8 @@ class Assembler:
             text = rec.pop("_pg_text", None)
             if text is not None:
                 self.parser.finish_pg(rec, text, self.spec.message_patterns)
+        elif self.read_whole and rec["_line_count"] > 1:
+            self.parser.read_whole(rec)
         self._out(rec)
 
     @staticmethod
@@ -503,9 +557,11 @@ class Assembler:
             rec["message"] += "\n" + text
 
     def _continues(self, line: Line) -> bool:
-        """Whether a headerless line could continue the open record: right after it, in a format that has them."""
-        return self.spec.assembler in ("syslog", "pg-stderr") and self.last is not None \
-            and self._end(self.last) == line.offset
+        """Whether a headerless line could continue the open record: right after it, in a format that has
+        them (syslog, PostgreSQL stderr, and a one-line format that declares ``continuation``: nginx's
+        error log quoting a PHP stack trace, vsftpd's multi-line FTP replies)."""
+        return (self.spec.assembler in ("syslog", "pg-stderr") or self.spec.assembler == "lines"
+                and self.header_like is not None) and self.last is not None and self._end(self.last) == line.offset
 
     def _unmatched(self, line: Line, data: bytes, text: str, valid: bool) -> None:
         asm = self.spec.assembler

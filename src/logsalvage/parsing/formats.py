@@ -24,7 +24,9 @@ from logsalvage.parsing.apache_logformat import compile_logformat
 from logsalvage.parsing.dialect import DialectError, LinearPattern, compile_shared
 from logsalvage.parsing.timestamps import Stamp, parser_for
 
-ASSEMBLERS = ("lines", "syslog", "pg-stderr", "csvlog", "apache-error")
+ASSEMBLERS = ("lines", "syslog", "pg-stderr", "csvlog", "apache-error",
+              # assemblers written in code of their own (``engine.HOOKED``)
+              "mysql-general", "mysql-slow", "jsonlog", "stanza", "apt-history", "shell-history", "auditd")
 
 
 @dataclass(frozen=True)
@@ -154,16 +156,37 @@ def _load_one(text: str, where: str, library: dict[str, FormatSpec]) -> FormatSp
                      u.get("event_type", f"{event_type}.unframed"), bool(u.get("own_timestamp", False)))
         for u in data.get("unframed", []) or [])
     detect = data.get("detect") or {}
+    patterns = _patterns(data.get("patterns"), where, event_type)
+    _check_pattern_roles(data, {p.id for p in patterns}, where)
     return FormatSpec(
         id=fid, title=str(data.get("title", fid)), path=where,
         detect=tuple(_compile(rx, f"{where} detect") for rx in detect.get("any", [])),
         detect_min_ratio=float(detect.get("min_ratio", 0.5)), priority=int(detect.get("priority", 0)),
-        patterns=_patterns(data.get("patterns"), where, event_type),
+        patterns=patterns,
         timestamp_field=ts.get("field"), parse_timestamp=parse_ts, timestamp_formats=ts_formats,
         assembler=assembler, event_type=event_type, refinements=tuple(refinements),
         message_patterns=message_patterns, unframed=unframed, carve=dict(data.get("carve") or {}),
         samples=tuple(data.get("samples") or []), kind=kind, source_of_truth=str(data.get("source", "")).strip(),
         raw=data)
+
+
+# keys that give patterns a role by their id: (key, its entries that name a pattern, required ones)
+_PATTERN_ROLES = (("stanza", ("start", "end"), ("start",)), ("shell_history", ("stamp_pattern",), ()))
+
+
+def _check_pattern_roles(data: dict, ids: set[str], where: str) -> None:
+    """A stanza's first and last line, a history's time line: each names one of the format's patterns."""
+    for key, entries, required in _PATTERN_ROLES:
+        conf = data.get(key)
+        if conf is None:
+            continue
+        if not isinstance(conf, dict):
+            raise ConfigError(f"{key!r} must be a mapping", where=where)
+        for entry in entries:
+            if conf.get(entry) is None and entry not in required:
+                continue
+            if conf.get(entry) not in ids:
+                raise ConfigError(f"{key}.{entry}: no pattern with id {conf.get(entry)!r}", where=where)
 
 
 def _definition_files() -> list[tuple[str, str]]:

@@ -114,15 +114,20 @@ def read_postgresql_conf(text: str) -> dict[str, str]:
     return settings
 
 
+def _port(text: str) -> bool:
+    """ASCII digits only, as RE2's [0-9] (``str.isdigit`` takes '٣' too)."""
+    return text.isascii() and text.isdigit()
+
+
 def split_remote(value: str | None) -> tuple[str | None, int | None]:
     """'127.0.0.1(46118)' -> ('127.0.0.1', 46118); '[local]' -> ('[local]', None)."""
     if not value or value == "[unknown]":
         return None, None
     if value.endswith(")") and "(" in value:
         host, _, port = value[:-1].rpartition("(")
-        return host, int(port) if port.isdigit() else None
+        return host, int(port) if _port(port) else None
     if value.count(":") == 1:  # csvlog's connection_from: 'host:port'
         host, _, port = value.partition(":")
-        if port.isdigit():
+        if _port(port):
             return host, int(port)
     return value, None

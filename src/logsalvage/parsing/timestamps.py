@@ -80,17 +80,29 @@ def parse_syslog(text: str) -> Stamp | None:
 
 
 _ISO = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
+    r"(\d{4})-(\d\d)-(\d\d)(?:T| {1,2})(\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
     r"(?: ?(Z|[+-]\d\d(?::?\d\d)?|[A-Za-z]{1,5}))?\Z", re.ASCII)
 
 
 def parse_iso(text: str) -> Stamp | None:
-    """RFC 3339 / ISO 8601 and PostgreSQL's %t/%m ('2017-12-03 03:45:20.123 JST')."""
+    """RFC 3339 / ISO 8601 and PostgreSQL's %t/%m ('2017-12-03 03:45:20.123 JST'); apt's history and
+    term logs put two spaces between date and time ('2017-12-25  15:28:56')."""
     m = _ISO.match(text)
     if not m:
         return None
     return _stamp(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), (m[7] or "")[:6],
                   _offset(m[8]))
+
+
+_SLASH = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\Z", re.ASCII)
+
+
+def parse_slash(text: str) -> Stamp | None:
+    """nginx's error log: '2017/12/25 15:28:56' (local time, no zone)."""
+    m = _SLASH.match(text)
+    if not m:
+        return None
+    return _stamp(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
 
 
 _APACHE = re.compile(
@@ -135,12 +147,40 @@ def parse_epoch(text: str) -> Stamp | None:
     return _stamp(t.year, t.month, t.day, t.hour, t.minute, t.second, m[2], 0)
 
 
+_MYSQL = re.compile(r"(\d\d)(\d\d)(\d\d) {1,2}(\d{1,2}):(\d\d):(\d\d)\Z", re.ASCII)
+
+
+def parse_mysql(text: str) -> Stamp | None:
+    """MySQL's and MariaDB's two-digit year, hour padded with a space: '171225 15:28:56',
+    '171225  9:05:01' (5.5 error log, mysqld_safe, general and slow query logs). The century
+    is POSIX %y's: 69-99 are 1969-1999, 00-68 are 2000-2068."""
+    m = _MYSQL.match(text)
+    if not m:
+        return None
+    yy = int(m[1])
+    return _stamp(yy + (1900 if yy >= 69 else 2000), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
+
+
+_MARIADB = re.compile(r"(\d{4})-(\d\d)-(\d\d) {1,2}(\d{1,2}):(\d\d):(\d\d)\Z", re.ASCII)
+
+
+def parse_mariadb(text: str) -> Stamp | None:
+    """MariaDB 10's error log, hour padded with a space: '2017-12-25  9:05:01'."""
+    m = _MARIADB.match(text)
+    if not m:
+        return None
+    return _stamp(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
+
+
 PARSERS: dict[str, Callable[[str], Stamp | None]] = {
     "syslog": parse_syslog,
     "iso": parse_iso,
+    "slash": parse_slash,
     "apache": parse_apache,
     "ctime": parse_ctime,
     "epoch": parse_epoch,
+    "mysql": parse_mysql,
+    "mariadb": parse_mariadb,
 }
 
 

@@ -28,8 +28,10 @@ ever opened for reading. Part of the evidence of a break-in is written by the at
 The package, each module importing only those named before it: ``model`` (the candidate, its reading, its
 problems), ``files`` (opening regular files, bounded byte ranges), ``compression`` (bounded
 decompression), ``members`` (an archive member's content: zip members, the spool of a compressed
-tar), ``reading`` (stored bytes, text and lines, hashing, acquisition change), ``identify``
-(format, role, host and kind), ``archives`` (listing tar and zip members), ``discovery`` (the walk).
+tar), ``reading`` (stored bytes, text and lines, hashing, acquisition change), ``binary`` (a binary
+log's bytes: fixed-size records read past a sparse file's holes), ``journalctl`` (a journal file read
+by journalctl), ``identify`` (format, role, host and kind), ``archives`` (listing tar and zip
+members), ``discovery`` (the walk).
 """
 
 from logsalvage.sources.compression import DecompressingStream

@@ -15,10 +15,12 @@ from pathlib import Path, PurePosixPath
 
 from logsalvage.errors import ConfigError
 from logsalvage.parsing.apache_logformat import compile_logformat
+from logsalvage.parsing.binary import identify_binary
 from logsalvage.parsing.dialect import DialectError, compile_shared
 from logsalvage.parsing.formats import FormatSpec, log_formats
 from logsalvage.parsing.lines import cr_only, iter_lines
 from logsalvage.sources.compression import sniff_compression
+from logsalvage.sources.histories import history_format
 from logsalvage.sources.model import Candidate, ReadProblem
 from logsalvage.sources.reading import SNIFF_BYTES, _read_head_from, open_raw
 
@@ -105,15 +107,21 @@ def with_declared_logformats(cand: Candidate, logformats: list[str]) -> Candidat
 def _continuations(spec: FormatSpec, lines: list[str], matched: list[bool]) -> int:
     """How many of the sample's lines the format reads as part of the record before them, not as
     records of their own — not counted against it: indented lines under a syslog or PostgreSQL
-    header (a multi-line message, a statement, an autovacuum report), and for the Apache error log
-    any line after its headers (the output of programs the server ran). Only when the sample begins
-    with one of the format's headers: a log begins with a record."""
+    header (a multi-line message, a statement, an autovacuum report), for the Apache error log
+    any line after its headers (the output of programs the server ran), for a log of stanzas (apt's
+    term.log) any line of one, and for a one-line format that declares continuations any line that
+    does not look like its header. Only when the sample begins with one of the format's headers: a
+    log begins with a record."""
     if not matched or not matched[0]:
         return 0
     if spec.assembler in ("syslog", "pg-stderr"):
         return sum(1 for text, m in zip(lines, matched) if not m and text[:1] in (" ", "\t"))
-    if spec.assembler == "apache-error":
+    if spec.assembler == "apache-error" or spec.raw.get("stanza"):  # program output; a stanza's other lines
         return matched.count(False)
+    header = (spec.raw.get("continuation") or {}).get("unindented_unless")
+    if spec.assembler == "lines" and header:  # lines after a header that no header begins (nginx's PHP traces)
+        rx = compile_shared(header)
+        return sum(1 for text, m in zip(lines, matched) if not m and not rx.match(text))
     return 0
 
 
@@ -159,6 +167,9 @@ def _classify(cand: Candidate, specs: list[FormatSpec], prefix: bytes | None = N
     base = re.sub(r"\.(?:gz|bz2|xz)$", "", name)
     if base in CONFIG_NAMES or (base.endswith(".conf") and ("httpd" in cand.display or "apache2" in cand.display)):
         return replace(cand, role="config", config_kind=CONFIG_NAMES.get(base, "httpd.conf"))
+    history = history_format(base)  # a shell history: its content cannot tell it from any text
+    if history:
+        return replace(cand, role="log", format_id=history, detail=f"shell history (named {base})")
     try:
         with raw_stream() as fh:
             head = _read_head_from(fh, compression, cand.reading.limits, SNIFF_BYTES)
@@ -168,6 +179,9 @@ def _classify(cand: Candidate, specs: list[FormatSpec], prefix: bytes | None = N
         return replace(cand, role="config", config_kind="localtime")
     if compression is None and (head.startswith(b"XFSB") or head.startswith(b"EVF\x09\x0d\x0a\xff\x00")):
         return replace(cand, role="image", kind="salvage")
+    binary = identify_binary(head, base, cand.size if compression is None else None)  # wtmp, lastlog, journal
+    if binary:
+        return replace(cand, role="log", format_id=binary[0], detail=binary[1])
     other = _non_log_evidence(head)
     if other:
         return replace(cand, role=other[0], detail=other[1])
