@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   .ci/install-daemons.sh       # PostgreSQL, rsyslog for the real-daemon tests
   .ci/install-image-tools.sh   # e2fsprogs, fdisk, ewf-tools, xfsprogs to build test images
+  .ci/install-config-samples.sh  # vsftpd, sshd, nginx, logrotate, auditd: stock configs the audit tests read
   .ci/install-log-tools.sh     # utmpdump, last, lastlog, journalctl, systemd-journal-remote (binary logs)
   .ci/install-browser.sh       # chromium, to load the report in a real browser
 fi

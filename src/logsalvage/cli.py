@@ -271,6 +271,11 @@ def cmd_detect(args) -> int:
     config = load_config(Path(args.config) if args.config else None)
     with _open_case(args.case) as store:
         result = run_detection(store, config, rule_dirs)
+    from logsalvage.audit.run import case_audit_summary
+
+    audit = case_audit_summary(Path(args.case))  # (an audit stored in the case keeps its summary here)
+    if audit is not None:
+        result["audit"] = audit
     path = write_findings(Path(args.case), result)
     if args.json:
         _print_json(result)
@@ -302,6 +307,33 @@ def cmd_investigate(args) -> int:
         print(printable(f"findings: {result.findings}{timeline}"))
         took = ", ".join(f"{step} {duration_label(sec)}" for step, sec in result.seconds.items() if sec >= 0.5)
         print(f"time: {took or 'every step reused'}; peak memory {result.peak_rss_mib:.0f} MiB", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_audit(args) -> int:
+    from logsalvage.audit.host import AuditOptions
+    from logsalvage.audit.run import (check_case_location, render_text, run_audit, store_findings,
+                                      update_findings_file, write_audit)
+    from logsalvage.config import load_config
+
+    config = load_config(Path(args.config) if args.config else None)
+    options = AuditOptions.from_case_config(config)
+    paths = [Path(p) for p in args.paths]
+    if args.case:
+        check_case_location(Path(args.case), paths)
+    result = run_audit(paths, options, host_for=config.host_for if config.hosts else None)
+    if args.case:
+        from logsalvage.store import CaseStore
+
+        with CaseStore(Path(args.case)) as store:
+            store_findings(store, result)
+        update_findings_file(Path(args.case), result)
+        print(printable(f"audit findings stored in {Path(args.case) / 'case.duckdb'} and "
+                        f"{write_audit(Path(args.case), result)}"), file=sys.stderr)
+    if args.json:
+        _print_json(result)
+    else:
+        print(render_text(printable_data(result)))
     return EXIT_OK
 
 
@@ -441,6 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--config", metavar="case.yaml", help="addresses, inventory, IOCs, containment (optional)")
     dt.add_argument("--json", action="store_true")
     dt.set_defaults(func=cmd_detect)
+
+    au = sub.add_parser("audit", help="readiness audit of an evidence tree, a mounted image or / (read-only): "
+                                      "what to change so the next incident can be answered, or prevented")
+    au.add_argument("paths", nargs="+", metavar="PATH")
+    au.add_argument("--case", metavar="DIR", help="also store the findings in this case (and CASE/audit.json)")
+    au.add_argument("--config", metavar="case.yaml", help="dwell time (audit.dwell_days), acquisition time, inventory")
+    au.add_argument("--json", action="store_true")
+    au.set_defaults(func=cmd_audit)
 
     f = sub.add_parser("formats", help="list the log formats this version reads")
     f.add_argument("--json", action="store_true")

@@ -40,7 +40,7 @@ from logsalvage.errors import ConfigError
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _TOP_KEYS = {"acquired", "hosts", "postgresql", "apache", "case", "detect", "inventory", "iocs", "containment",
-             "application", "exposure", "notes", "decompression"}
+             "application", "exposure", "notes", "decompression", "audit"}
 _HOST_KEYS = {"timezone", "paths", "addresses", "role", "aliases"}
 
 

@@ -1,5 +1,5 @@
 """The whole investigation from an evidence folder: discover → ingest → carve the images →
-continuity → detect and assess → report (and a Timesketch timeline).
+continuity → detect and assess → audit the configuration → report (and a Timesketch timeline).
 
 Each step is resumable: ingest and carving skip what the case already holds (an interrupted run
 keeps its finished sources and carved chunks), and the later steps are redone only when the
@@ -15,14 +15,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
 from logsalvage.store import CaseStore
 
+if TYPE_CHECKING:
+    from logsalvage.audit.host import AuditOptions
+
 Progress = Callable[..., None]
-STEPS = ("ingest", "carve", "continuity", "detect", "report", "timeline")
+STEPS = ("ingest", "carve", "continuity", "detect", "audit", "report", "timeline")
 
 
 @dataclass
@@ -59,16 +62,26 @@ def _state(store: CaseStore, config: CaseConfig) -> str:
     return hashlib.sha256("\n".join([*ids, raw]).encode()).hexdigest()
 
 
+def _audit_state(store: CaseStore, state: str) -> str:
+    """What the audit depends on besides the sources: every input's bytes (configuration files are
+    inputs, not sources)."""
+    rows = store.query("SELECT path, coalesce(member, ''), coalesce(sha256, '') FROM inputs ORDER BY 1, 2, 3")
+    return hashlib.sha256("\n".join([state, *("\t".join(r) for r in rows)]).encode()).hexdigest()
+
+
 def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = None, workers: int = 1,
                 scheduler: str | None = None, progress: Progress | None = None,
                 timeline: bool = True) -> InvestigationResult:
     from logsalvage.carve.pipeline import carvable_formats, carve_into_case
     from logsalvage.continuity.analysis import case_continuity
     from logsalvage.detect.run import run_detection, write_findings
+    from logsalvage.audit.host import AuditOptions
+    from logsalvage.audit.run import AUDIT_FILE, audit_summary
     from logsalvage.export import export
     from logsalvage.ingest import ingest
 
     config = config or CaseConfig()
+    audit_options = AuditOptions.from_case_config(config)  # a bad audit: section fails before any work
     evidence = Path(evidence)
     if not evidence.is_dir():
         raise UsageError(f"evidence must be a directory: {evidence}")
@@ -102,18 +115,19 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
     with CaseStore(case_dir) as store:
         state = _state(store, config)
 
-        def current(step: str, output: Path) -> bool:
-            return store.meta(f"investigate.{step}") == state and output.exists()
+        def current(step: str, output: Path, key: str | None = None) -> bool:
+            return store.meta(f"investigate.{step}") == (key or state) and output.exists()
 
-        def run(step: str, output: Path, work: Callable[[], None]) -> None:
-            """``work`` writes ``output``; skipped when the output is current for these sources and config."""
-            if current(step, output):
+        def run(step: str, output: Path, work: Callable[[], None], key: str | None = None) -> None:
+            """``work`` writes ``output``; skipped when the output is current for these sources and config
+            (``key``: what the step depends on, when that is more than ``state``)."""
+            if current(step, output, key):
                 result.steps[step] = "reused"
                 return
             say(step, 0, None)
             with result.timed(step):
                 work()
-            store.set_meta(f"investigate.{step}", state)
+            store.set_meta(f"investigate.{step}", key or state)
             result.steps[step] = "done"
 
         continuity_file = Path(case_dir) / "continuity.json"
@@ -124,8 +138,18 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
         findings = json.loads(findings_file.read_text(encoding="utf-8"))
         result.findings, result.verdict = findings_file, findings["verdict"]
 
+        audit_file = Path(case_dir) / AUDIT_FILE
+        audit_key = _audit_state(store, state)
+        run("audit", audit_file, lambda: _audit(store, evidence, Path(case_dir), config, audit_options), audit_key)
+        audit = json.loads(audit_file.read_text(encoding="utf-8"))
+        if findings.get("audit") != audit_summary(audit):  # (detect rewrites findings.json without it)
+            findings["audit"] = audit_summary(audit)
+            write_findings(Path(case_dir), findings)
+        if audit.get("skipped"):
+            result.steps["audit"] = f"skipped: {audit['skipped']}"
+
         report_file = Path(case_dir) / "report.html"
-        run("report", report_file, lambda: _write_report(store, Path(case_dir), findings))
+        run("report", report_file, lambda: _write_report(store, Path(case_dir), findings), audit_key)
         result.report = report_file
 
         timeline_file = Path(case_dir) / "timeline.jsonl"
@@ -137,6 +161,19 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
             result.steps["timeline"] = "skipped: not asked for"
     result.peak_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
+
+
+def _audit(store: CaseStore, evidence: Path, case_dir: Path, config: CaseConfig, options: AuditOptions) -> None:
+    """The readiness audit of the evidence's configuration: ``audit.json`` and the case's table. Evidence
+    without any system tree (logs alone) gives an empty audit that says so."""
+    from logsalvage.audit.run import run_audit, skipped_audit, store_findings, write_audit
+
+    try:
+        audit = run_audit([evidence], options, host_for=config.host_for if config.hosts else None)
+    except UsageError:  # (its message names the evidence's own path, which no output should carry)
+        audit = skipped_audit([evidence], options, "no system tree in the evidence (no directory holds etc/ or var/)")
+    store_findings(store, audit)
+    write_audit(case_dir, audit)
 
 
 def _write_report(store: CaseStore, case_dir: Path, findings: dict) -> Path:

@@ -146,6 +146,20 @@ CREATE TABLE IF NOT EXISTS file_listing (
   time_basis VARCHAR,           -- how zone and year were decided
   time_precision VARCHAR        -- ns, s, min or day: what the listing shows
 );
+-- the readiness audit (audit.run): one row per weakness or strength, replaced by each audit
+CREATE TABLE IF NOT EXISTS audit_findings (
+  host VARCHAR NOT NULL,
+  finding_id VARCHAR NOT NULL,  -- the check, e.g. vsftpd.open
+  severity VARCHAR NOT NULL,    -- high, medium, low, info, strength
+  category VARCHAR NOT NULL,    -- the incident's countermeasure it serves (audit.model.CATEGORIES)
+  file VARCHAR,                 -- the file that shows it (or whose absence does)
+  line BIGINT,
+  absent BOOLEAN,
+  title VARCHAR,
+  why VARCHAR,
+  fix VARCHAR,
+  evidence VARCHAR              -- the configuration line as found
+);
 """
 
 _ARROW_OF = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),

@@ -28,10 +28,11 @@ from logsalvage.ingest import ingest
 
 DAYS, SEED = 40, 2017
 # sha256 over "<sha256>  <path>\n" of every file a days=40 seed=2017 demo writes (evidence/,
-# truth.json, truth-db-records.tsv.gz), taken from the generator before --exfil existed. If the
-# default demo is changed on purpose, recompute it with tree_digest() and update it here.
-PRE_EXFIL_DIGEST = "07c2ff94c02cb86d199765c9f4aba7fc2c0f57446d356c3d844350f6f74e3cfc"
-PRE_EXFIL_FILES = 129
+# truth.json, truth-db-records.tsv.gz), taken from the generator without --exfil. If the default
+# demo is changed on purpose, recompute it with tree_digest() and update it here. (Changed on
+# purpose when the system configuration the readiness audit reads was added: demo/sysconfigs.py.)
+PRE_EXFIL_DIGEST = "41d669afbbe49060715836c7af7a6c32c25515061ba1c1341b71aa5ea59789bf"
+PRE_EXFIL_FILES = 150
 
 FIRST_SHELL = "2017-07-15T08:58:21+09:00"
 CONTAINMENT = "2018-01-05T19:50:00+09:00"

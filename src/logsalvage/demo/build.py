@@ -11,7 +11,7 @@ from pathlib import Path
 
 from logsalvage.errors import UsageError
 
-from . import actors, configs, cron, db, exfil as exfil_mod, ftp, secure, sqli
+from . import actors, configs, cron, db, exfil as exfil_mod, ftp, secure, sqli, sysconfigs
 from .attack import SHELL_FILES, AttackPlan, make_attack
 from .caseconfig import write_case_config
 from .db import HB, DbLog
@@ -66,6 +66,7 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
 
     say("web01: configuration, inventory, hidden directory listing")
     _static_files(plan, ev, truth_files)
+    _system_files(plan, attack, ev, truth_files)
     say("web01: Apache access and error logs")
     tally = {"probes": 0, "webshell_executions": 0}
     downloads = _web_logs(plan, attack, ev, truth_files, malformed, tally)
@@ -144,6 +145,15 @@ def _static_files(plan: Plan, ev: EvidenceWriter, truth_files: dict) -> None:
     ls = configs.hidden_dir_listing(plan.seed)
     ev.write("web01/fs/ls-hidden-dir.txt", ls, ACQUIRED - 3000)
     truth_files["web01/fs/ls-hidden-dir.txt"] = _entry("web01", "live", "listing", tool="ls --time-style=full-iso")
+
+
+def _system_files(plan: Plan, attack: AttackPlan, ev: EvidenceWriter, truth_files: dict) -> None:
+    """The system configuration ``logsalvage audit`` reads (accounts, FTP, ssh, PHP, rotation, syslog,
+    time sync, crontabs, the web root's listing, the package list)."""
+    for rel, data, mtime, of in sysconfigs.files(plan, attack):
+        ev.write(rel, data, mtime)
+        fmt = "listing" if of == "listing" else "config"
+        truth_files[rel] = _entry(rel.split("/", 1)[0], "live", fmt, **({} if of == "listing" else {"config_of": of}))
 
 
 def _log_entry(host: str, kind: str, text: LogText, **more) -> dict:

@@ -33,7 +33,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 _INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
 _VERDICT_CLASS = {"found": "bad", "suspected": "warn", "none-found": "ok", "undetermined": "unknown"}
-_SEVERITY_CLASS = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "info": "info"}
+_SEVERITY_CLASS = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "info": "info",
+                   "strength": "strength"}  # (the readiness audit's good practice)
 _CONFIDENCE_CLASS = {"high": "ok", "medium": "warn", "low": "bad"}
 
 

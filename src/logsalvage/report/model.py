@@ -25,6 +25,7 @@ from logsalvage.continuity.agreement import compare_in_case
 from logsalvage.continuity.analysis import case_continuity, host_zone
 from logsalvage.detect.model import SEVERITIES
 from logsalvage.errors import UsageError
+from logsalvage.report import audit_section
 from logsalvage.report.figures import write_continuity_figures
 from logsalvage.report.durations import duration_label
 from logsalvage.report.plots import address_time_figure
@@ -142,6 +143,7 @@ def build(store: CaseStore, case_dir: Path, findings: Mapping, *, figures_dir: P
         "evidence_lines": evidence_lines,
         "attribution": _attribution(attribution, finding_models),
         "facts": _facts(store, summary, findings, parameters, evidence_lines),
+        "audit": audit_section.build(case_dir),  # "What to change" (None without an audit)
     }
 
 
