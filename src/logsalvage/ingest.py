@@ -489,7 +489,8 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
                 logs.append(cand)
                 continue
             notes: list[tuple[str, str, int | None]] = []  # issues about this input: reason, excerpt, offset
-            if cand.role in ("image", "unknown", "unreadable", "archive", "inventory", "listing", "skipped"):
+            if cand.role in ("image", "unknown", "unreadable", "archive", "inventory", "listing", "system",
+                             "skipped"):
                 what = {"image": "raw image: not parsed line by line (carve it)"}.get(cand.role, cand.detail)
                 sha = None
                 if cand.role not in ("unreadable", "skipped"):  # a skipped entry is never opened

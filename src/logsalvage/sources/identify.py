@@ -188,7 +188,32 @@ def _classify(cand: Candidate, specs: list[FormatSpec], prefix: bytes | None = N
     fmt, ratio = detect_format(head, specs)
     if fmt:
         return replace(cand, role="log", format_id=fmt, detail=f"{ratio:.0%} of the first lines look like {fmt}")
+    system = _system_file(cand.rel, head)
+    if system:
+        return replace(cand, role="system", detail=system)
     return replace(cand, role="unknown", detail="content not recognised as a supported log format")
+
+
+_PACKAGE_LINE = re.compile(rb"^[A-Za-z0-9_.+-]+-[^-\s]+-[^-\s]+\.(?:x86_64|i[3-6]86|noarch|aarch64|ppc64le|s390x)"
+                           rb"(?:\s|$)")
+
+
+def _system_file(rel: str, head: bytes) -> str | None:
+    """A file of the system, not a log, that the readiness audit reads: configuration under etc/,
+    crontabs, scripts, package lists. Recorded (hashed) as such, never called unknown input: an
+    unknown input is a log the investigation may be missing."""
+    parts = PurePosixPath(rel).parts
+    if "etc" in parts[:-1]:
+        return "system configuration (read by logsalvage audit)"
+    if "crontabs" in parts[:-1] or any(parts[i:i + 3] == ("var", "spool", "cron") for i in range(len(parts))):
+        return "crontab (read by logsalvage audit)"
+    if head.startswith(b"#!"):
+        return "script (program text, not a log)"
+    lines = [ln for ln in head.split(b"\n")[:50] if ln.strip()]
+    if lines and (sum(1 for ln in lines if _PACKAGE_LINE.match(ln)) / len(lines) >= 0.8
+                  or head.startswith(b"Package: ")):
+        return "package list (read by logsalvage audit)"
+    return None
 
 
 _CHECKSUM_LINE = re.compile(rb"^[0-9a-f]{32,128} [ *]\S")
