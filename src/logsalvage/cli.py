@@ -357,6 +357,33 @@ def cmd_formats(args) -> int:
     return EXIT_OK
 
 
+def cmd_watch(args) -> int:
+    import logging
+
+    from logsalvage.config import load_config
+    from logsalvage.watch import watch
+    from logsalvage.watch.alerts import AlertSink
+    from logsalvage.watch.rounds import watch_config
+
+    config = load_config(Path(args.config))
+    wc = watch_config(config)
+    if args.interval is not None and args.interval <= 0:
+        raise UsageError(f"--interval must be a positive number of seconds, not {args.interval}")
+    # only alerts (JSON lines) on stdout; what the watch does goes to stderr
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("logsalvage watch: %(message)s"))
+    logger = logging.getLogger("logsalvage.watch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    sink = AlertSink(sys.stdout, syslog=wc.syslog, facility=wc.syslog_facility, webhook=wc.webhook)
+    try:
+        watch(Path(args.case), config, sink, interval=args.interval, once=args.once)
+    finally:
+        sink.close()
+        logger.removeHandler(handler)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     from logsalvage.export import FORMATS
 
@@ -466,6 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip the Timesketch export (every event: gigabytes at the incident's scale)")
     iv.add_argument("--json", action="store_true")
     iv.set_defaults(func=cmd_investigate)
+
+    wa = sub.add_parser("watch", help="continuous audit: read live logs incrementally, detect, alert (JSON lines)")
+    wa.add_argument("--case", required=True, metavar="DIR")
+    wa.add_argument("--config", required=True, metavar="case.yaml", help="with a watch: section (paths, …)")
+    wa.add_argument("--interval", type=float, metavar="S", help="seconds between rounds (else watch.interval)")
+    wa.add_argument("--once", action="store_true", help="one round and exit (for a timer)")
+    wa.set_defaults(func=cmd_watch)
 
     dt = sub.add_parser("detect", help="attack chain, database traces and the exfiltration verdict -> findings.json")
     dt.add_argument("--case", required=True, metavar="DIR")

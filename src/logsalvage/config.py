@@ -40,7 +40,7 @@ from logsalvage.errors import ConfigError
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _TOP_KEYS = {"acquired", "hosts", "postgresql", "apache", "case", "detect", "inventory", "iocs", "containment",
-             "application", "exposure", "notes", "decompression", "audit"}
+             "application", "exposure", "notes", "decompression", "audit", "watch"}
 _HOST_KEYS = {"timezone", "paths", "addresses", "role", "aliases"}
 
 
@@ -108,6 +108,71 @@ def _parse_decompression(data: Any, where: str) -> DecompressionLimits:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """What ``logsalvage watch`` reads and where it alerts: live log ``paths`` (globs; a mapping
+    ``{glob: PATTERN, host: NAME, format: ID}`` names the host or format), the round ``interval``
+    (seconds), ``heartbeat_periods`` (k: a heartbeat silent for more than k periods is an alert),
+    a ``webhook`` URL, and ``syslog`` (alerts to the local syslog too, at ``syslog_facility``)."""
+
+    paths: tuple[dict, ...] = ()
+    interval: float = 60.0
+    heartbeat_periods: int = 3
+    webhook: str | None = None
+    syslog: bool = False
+    syslog_facility: str = "local0"
+
+
+_WATCH_KEYS = {"paths", "interval", "heartbeat_periods", "webhook", "syslog", "syslog_facility"}
+_WATCH_PATH_KEYS = {"glob", "host", "format"}
+_FACILITIES = {"user", "daemon", "auth", "authpriv", "security", "syslog", *(f"local{i}" for i in range(8))}
+
+
+def _parse_watch(data: Any, where: str) -> WatchConfig:
+    if data is None:
+        return WatchConfig()
+    if not isinstance(data, dict):
+        raise ConfigError("watch must be a mapping (" + ", ".join(sorted(_WATCH_KEYS)) + ")", where=where)
+    bad = set(data) - _WATCH_KEYS
+    if bad:
+        raise ConfigError(f"watch: unknown key(s) {', '.join(sorted(map(str, bad)))}; known: "
+                          f"{', '.join(sorted(_WATCH_KEYS))}", where=where)
+    paths = data.get("paths") or []
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list):
+        raise ConfigError("watch.paths must be a list of globs", where=where)
+    out = []
+    for i, item in enumerate(paths):
+        if isinstance(item, str):
+            item = {"glob": item}
+        if not isinstance(item, dict) or not isinstance(item.get("glob"), str):
+            raise ConfigError(f"watch.paths[{i}]: a glob, or a mapping with 'glob' (and 'host', 'format')",
+                              where=where)
+        bad = set(item) - _WATCH_PATH_KEYS
+        if bad:
+            raise ConfigError(f"watch.paths[{i}]: unknown key(s) {', '.join(sorted(map(str, bad)))}", where=where)
+        out.append({k: str(v) for k, v in item.items() if v is not None})
+    w = WatchConfig()
+    interval = data.get("interval", w.interval)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+        raise ConfigError(f"watch.interval: {interval!r} is not a positive number of seconds", where=where)
+    k = data.get("heartbeat_periods", w.heartbeat_periods)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"watch.heartbeat_periods: {k!r} is not a whole number of periods >= 1", where=where)
+    webhook = data.get("webhook")
+    if webhook is not None and not (isinstance(webhook, str) and webhook.split("://", 1)[0] in ("http", "https")):
+        raise ConfigError(f"watch.webhook: {webhook!r} is not an http(s) URL", where=where)
+    syslog = data.get("syslog", False)
+    if not isinstance(syslog, bool):
+        raise ConfigError(f"watch.syslog: {syslog!r} is not true or false", where=where)
+    facility = str(data.get("syslog_facility", w.syslog_facility))
+    if facility not in _FACILITIES:
+        raise ConfigError(f"watch.syslog_facility: unknown facility {facility!r}; one of "
+                          f"{', '.join(sorted(_FACILITIES))}", where=where)
+    return WatchConfig(tuple(out), float(interval), k, webhook, syslog, facility)
+
+
+@dataclass(frozen=True)
 class CaseConfig:
     path: str | None = None
     acquired: datetime | None = None
@@ -116,6 +181,7 @@ class CaseConfig:
     apache_logformats: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
     decompression: DecompressionLimits = DecompressionLimits()
+    watch: "WatchConfig | None" = None  # the ``watch:`` section (continuous audit), when given
 
     def host_for(self, rel_path: str) -> str | None:
         for host in self.hosts.values():
@@ -175,6 +241,7 @@ def parse_config(data: Any, where: str) -> CaseConfig:
         apache_logformats=tuple(map(str, logformats)),
         raw=data,
         decompression=_parse_decompression(data.get("decompression"), where),
+        watch=_parse_watch(data.get("watch"), where) if "watch" in data else None,
     )
 
 

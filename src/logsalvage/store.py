@@ -61,6 +61,24 @@ CREATE TABLE IF NOT EXISTS source_copies (
   host VARCHAR,
   kind VARCHAR
 );
+CREATE TABLE IF NOT EXISTS watch_state (   -- logsalvage watch: how far each live log has been read
+  path VARCHAR PRIMARY KEY,
+  device UBIGINT,
+  inode UBIGINT,
+  "offset" BIGINT NOT NULL,   -- first byte not yet in the case (a partial last line waits here)
+  size BIGINT,
+  head_sha256 VARCHAR,        -- sha256 of the first head_len bytes (up to 4 KiB): the file's identity
+  head_len INTEGER,
+  host VARCHAR,
+  format_id VARCHAR,
+  updated TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS watch_alerts (  -- logsalvage watch: what was alerted, never alerted twice
+  alert_id VARCHAR PRIMARY KEY,
+  rule VARCHAR,
+  host VARCHAR,
+  alerted TIMESTAMPTZ
+);
 CREATE TABLE IF NOT EXISTS host_settings (
   host VARCHAR NOT NULL,
   key VARCHAR NOT NULL,   -- timezone, pg_log_line_prefix
