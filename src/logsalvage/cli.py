@@ -67,7 +67,8 @@ def cmd_demo(args) -> int:
             write_case_config(out / "case.yaml")
     else:
         truth = generate(out, days=args.days, image_mb=args.image_mb, seed=args.seed, full=args.full,
-                         exfil=getattr(args, "exfil", False), progress=lambda msg: print(msg, file=sys.stderr))
+                         exfil=getattr(args, "exfil", False), stack=getattr(args, "stack", "default"),
+                         progress=lambda msg: print(msg, file=sys.stderr))
     info = {"evidence": str(out / "evidence"), "truth": str(out / "truth.json"), "config": str(out / "case.yaml"),
             "files": len(truth.get("files", {})), "scale": truth.get("scale")}
     if args.json:
@@ -89,6 +90,10 @@ def _existing_demo(out: Path, args) -> dict | None:
     made_with_exfil = isinstance(truth.get("exfiltration"), dict)
     if made_with_exfil != bool(getattr(args, "exfil", False)):
         raise UsageError(f"{out} holds a demo generated {'with' if made_with_exfil else 'without'} --exfil; "
+                         "generate into an empty directory (or delete its evidence/ and truth.json first)")
+    made_stack = truth.get("stack", {}).get("name", "default")
+    if made_stack != getattr(args, "stack", "default"):
+        raise UsageError(f"{out} holds a demo generated with --stack {made_stack}; "
                          "generate into an empty directory (or delete its evidence/ and truth.json first)")
     return truth if same else None
 
@@ -400,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--full", action="store_true", help="the incident's scale (~2.4 M DB records, GiB image)")
     d.add_argument("--exfil", action="store_true",
                    help="also plant a theft of customer data through the web shell (truth.json 'exfiltration')")
+    d.add_argument("--stack", choices=("default", "lamp"), default="default",
+                   help="lamp: nginx on web01 and MariaDB's general query log on db01, no raw image")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_demo)
 

@@ -28,21 +28,25 @@ from .writer import EvidenceWriter, gzip_bytes, tar_gz_bytes
 IMAGE_REL = "db01/image/sdb1.dd"
 RECORDS_FILE = "truth-db-records.tsv.gz"
 LIVE_MALFORMED_FILE = "messages-20171217"
+STACKS = ("default", "lamp")
 CONFIG_TIMES = {"httpd.conf": jst(2016, 3, 3, 14, 2, 51), "postgresql.conf": jst(2016, 11, 18, 16, 40, 3),
                 "logrotate.conf": jst(2016, 11, 18, 10, 12, 44), "localtime": jst(2016, 1, 12, 9, 30, 0)}
 
 
 def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = None, seed: int = 2017,
-             full: bool = False, progress=None, exfil: bool = False) -> dict:
+             full: bool = False, progress=None, exfil: bool = False, stack: str = "default") -> dict:
     """Write the demo evidence into ``out_dir/evidence`` and ``out_dir/truth.json``; return the truth.
 
     ``exfil=True`` also plants a theft of customer data through the web shell (see demo/exfil.py);
-    without it the output is what it always was.
+    without it the output is what it always was. ``stack="lamp"`` writes the LAMP variant
+    (nginx on web01, MariaDB's general query log on db01, no raw image; see demo/lamp.py).
 
     Deterministic: the same arguments give byte-identical files. Raises UsageError for
     arguments that cannot work (days too small or too large, image too small, a non-empty
     evidence directory).
     """
+    if stack not in STACKS:
+        raise UsageError(f"unknown stack {stack!r}; one of {', '.join(STACKS)}")
     plan = make_plan(days=days, image_mb=image_mb, seed=seed, full=full)
     out_dir = Path(out_dir)
     root = out_dir / "evidence"
@@ -65,16 +69,27 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
     malformed: list[dict] = []
 
     say("web01: configuration, inventory, hidden directory listing")
-    _static_files(plan, ev, truth_files)
-    _system_files(plan, attack, ev, truth_files)
-    say("web01: Apache access and error logs")
     tally = {"probes": 0, "webshell_executions": 0}
-    downloads = _web_logs(plan, attack, ev, truth_files, malformed, tally)
+    exfil_written: list[dict] = []
+    if stack == "lamp":
+        from . import lamp
+        lamp.static_files(plan, attack, ev, truth_files, _entry)
+        say("web01: nginx access and error logs")
+        downloads = lamp.web_logs(plan, attack, ev, truth_files, malformed, tally, _plant_binary_line,
+                                  _tally_access, _log_entry)
+    else:
+        _static_files(plan, ev, truth_files)
+        _system_files(plan, attack, ev, truth_files)
+        say("web01: Apache access and error logs")
+        downloads = _web_logs(plan, attack, ev, truth_files, malformed, tally)
     say("web01: vsftpd, xferlog, cron, secure")
     _web_system_logs(plan, attack, ev, truth_files)
-    say("db01: messages files, backups, raw image")
-    exfil_written: list[dict] = []
-    db_truth, image_truth = _db01(plan, ev, out_dir, truth_files, malformed, say, theft, exfil_written)
+    if stack == "lamp":
+        say("db01: MariaDB general query log, backups (no raw image)")
+        db_truth, image_truth = lamp.db01(plan, ev, truth_files, say, theft, exfil_written, _entry)
+    else:
+        say("db01: messages files, backups, raw image")
+        db_truth, image_truth = _db01(plan, ev, out_dir, truth_files, malformed, say, theft, exfil_written)
     ev.settle_directories(ACQUIRED)
 
     for rel, entry in ev.files.items():
@@ -106,9 +121,13 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
         "image": image_truth,
         "records_file": RECORDS_FILE,
     }
+    if stack == "lamp":
+        lamp.adjust_truth(truth, theft)
     dump(truth, out_dir / "truth.json")
     write_case_config(out_dir / "case.yaml")
     for name in ("truth.json", RECORDS_FILE, "case.yaml"):
+        if not (out_dir / name).exists():
+            continue
         os.utime(out_dir / name, (ACQUIRED, ACQUIRED))
     say(f"done: {len(truth_files)} evidence entries, truth.json written")
     return truth

@@ -87,3 +87,7 @@ class LogText:
         return {"format": self.format, "records": self.records, "lines": self.lines,
                 "malformed": len(self.malformed),
                 "first": iso(min(ts)) if ts else None, "last": iso(max(ts)) if ts else None}
+
+    def entries(self):
+        """(line, time, is_record) for every line, in file order."""
+        return zip(self._lines, self._times, self._is_record)
