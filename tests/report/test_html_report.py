@@ -296,3 +296,22 @@ def test_address_time_figure_rasterises_dense_data_and_marks_sessions(tmp_path):
     assert "no requests" in empty[1].read_text()
     with pytest.raises(ValueError, match="length"):
         address_time_figure([1, 2], [1], [200, 200], tmp_path / "bad", tz="UTC")
+
+
+def test_a_no_sign_verdict_is_green_only_when_certain():
+    """A low-confidence "no sign" in a green frame reads as "safe": the frame follows the confidence,
+    and the first sentence says what the log does not cover."""
+    from logsalvage.report.model import _verdict
+
+    base = {"exfiltration": "none-found", "db_host": "db01", "reasons": [], "event_ids": [],
+            "holes_in_window": [{"start": "2017-10-01T00:00:00+09:00", "end": "2017-11-25T00:00:00+09:00",
+                                 "seconds": 55 * 86400}]}
+    low = _verdict({**base, "confidence": "low", "coverage_of_exposure_window": 0.6486}, {}, 5)
+    assert low["frame"] == "unknown"
+    assert low["caveat"].startswith("Not established: the database log covers only 64.86 % of the exposure window")
+    assert "(the longest stretch without records: 55 d from 2017-10-01" in low["caveat"]
+    high = _verdict({**base, "confidence": "high", "coverage_of_exposure_window": 1.0, "holes_in_window": []}, {}, 5)
+    assert (high["frame"], high["caveat"]) == ("ok", None)
+    assert _verdict({**base, "confidence": "medium", "coverage_of_exposure_window": 0.95}, {}, 5)["frame"] == "warn"
+    assert _verdict({**base, "exfiltration": "found", "confidence": "high",
+                     "coverage_of_exposure_window": 0.5}, {}, 5)["frame"] == "bad"

@@ -32,7 +32,6 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri '
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 _INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
-_VERDICT_CLASS = {"found": "bad", "suspected": "warn", "none-found": "ok", "undetermined": "unknown"}
 _SEVERITY_CLASS = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "info": "info",
                    "strength": "strength"}  # (the readiness audit's good practice)
 _CONFIDENCE_CLASS = {"high": "ok", "medium": "warn", "low": "bad"}
@@ -78,7 +77,6 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       finalize=_finalize, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = _number
-    env.filters["verdict_class"] = lambda v: _VERDICT_CLASS.get(v, "unknown")
     env.filters["severity_class"] = lambda v: _SEVERITY_CLASS.get(v, "info")
     env.filters["confidence_class"] = lambda v: _CONFIDENCE_CLASS.get(v, "bad")
     return env

@@ -265,10 +265,39 @@ def _verdict(v: dict, events: dict, limit: int) -> dict:
             sentence += "; no stretch of it is missing."
     lines, more = _lines(list(v.get("event_ids") or []), events, limit)
     verdict = v.get("exfiltration") or "undetermined"
+    confidence = v.get("confidence") or "low"
     return {"exfiltration": verdict, "label": VERDICT_LABELS.get(verdict, verdict),
-            "confidence": v.get("confidence") or "low", "coverage": ratio, "coverage_pct": percent(ratio),
+            "frame": verdict_frame(verdict, confidence), "caveat": _caveat(verdict, confidence, ratio, holes),
+            "confidence": confidence, "coverage": ratio, "coverage_pct": percent(ratio),
             "coverage_sentence": sentence, "holes": holes, "db_host": db_host,
             "reasons": [str(r) for r in v.get("reasons") or []], "evidence": lines, "evidence_more": more}
+
+
+def verdict_frame(verdict: str, confidence: str) -> str:
+    """The colour of the verdict's frame: a "no sign" is green only when the confidence is high — a
+    reader takes a green frame for "safe", which a partly covered window does not show."""
+    if verdict == "found":
+        return "bad"
+    if verdict == "suspected":
+        return "warn"
+    if verdict == "none-found":
+        return {"high": "ok", "medium": "warn"}.get(confidence, "unknown")
+    return "unknown"
+
+
+def _caveat(verdict: str, confidence: str, ratio: float | None, holes: list[dict]) -> str | None:
+    """For a "no sign" that is not certain, the first sentence says what the evidence does not cover."""
+    if verdict != "none-found" or confidence == "high":
+        return None
+    if ratio is None:
+        return ("Not established: how much of the exposure window the database log covers could not be "
+                "measured, so data may have left unseen.")
+    text = (f"Not established: the database log covers only {percent(ratio)} of the exposure window; "
+            "nothing can be said about the rest")
+    if holes:
+        longest = max(holes, key=lambda h: (h["seconds"] or 0, h["start"] or ""))
+        text += f" (the longest stretch without records: {longest['duration']} from {longest['start']})"
+    return text + "."
 
 
 def _window(w: Mapping | None) -> dict | None:
