@@ -122,6 +122,17 @@ def decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8", "backslashreplace"), False
 
 
+def line_text(line: Line) -> tuple[bytes, str, bool]:
+    """A line's bytes without a trailing CR, its text, and whether it was valid UTF-8."""
+    data = line.data[:-1] if line.data.endswith(b"\r") else line.data
+    return (data, *decode(data))
+
+
+def too_long_reason(line: Line) -> str:
+    """The issue of a line over the length limit (its kept bytes are the limit)."""
+    return f"line longer than the {len(line.data) or 'maximum'} byte limit"
+
+
 def excerpt(text: str) -> str:
     return text[:EXCERPT]
 
@@ -453,11 +464,9 @@ class Assembler:
             return
         if line.too_long:
             self._flush_last()
-            self.sink.issue(line.offset, line.length, line.line_no,
-                            f"line longer than the {len(line.data) or 'maximum'} byte limit", "")
+            self.sink.issue(line.offset, line.length, line.line_no, too_long_reason(line), "")
             return
-        data = line.data[:-1] if line.data.endswith(b"\r") else line.data
-        text, valid = decode(data)
+        data, text, valid = line_text(line)
         if self.spec.assembler == "csvlog":
             self._csv_feed(line)
             return

@@ -10,7 +10,7 @@ the open records, so a record's lines are always contiguous. Nothing here raises
 
 from __future__ import annotations
 
-from logsalvage.parsing.engine import Assembler, candidates, decode, excerpt, looks_binary
+from logsalvage.parsing.engine import Assembler, candidates, excerpt, line_text, looks_binary, too_long_reason
 from logsalvage.parsing.lines import Line
 
 
@@ -36,11 +36,9 @@ class LineHook:
     def feed(self, line: Line) -> None:
         if line.too_long:
             self.interrupt()
-            self.sink.issue(line.offset, line.length, line.line_no,
-                            f"line longer than the {len(line.data) or 'maximum'} byte limit", "")
+            self.sink.issue(line.offset, line.length, line.line_no, too_long_reason(line), "")
             return
-        data = line.data[:-1] if line.data.endswith(b"\r") else line.data
-        text, valid = decode(data)
+        data, text, valid = line_text(line)
         self.line(line, data, text, valid)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ that stay in its byte range and the record says how many bytes it did not keep.
 
 from __future__ import annotations
 
-from logsalvage.parsing.engine import Assembler
+from logsalvage.parsing.engine import Assembler, too_long_reason
 from logsalvage.parsing.hooks import LineHook
 from logsalvage.parsing.lines import MAX_LINE, Line
 
@@ -35,8 +35,7 @@ class Stanzas(LineHook):
     # -- LineHook ------------------------------------------------------------------------------
     def feed(self, line: Line) -> None:
         if line.too_long and self.open is not None:  # an issue of its own; the stanza goes on
-            self.sink.issue(line.offset, line.length, line.line_no,
-                            f"line longer than the {len(line.data) or 'maximum'} byte limit", "",
+            self.sink.issue(line.offset, line.length, line.line_no, too_long_reason(line), "",
                             event_offset=self.open["_offset"])
             self._extend_range(self.open, line)
             return
