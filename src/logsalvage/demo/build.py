@@ -75,8 +75,7 @@ def generate(out_dir: Path, *, days: int | None = None, image_mb: int | None = N
         from . import lamp
         lamp.static_files(plan, attack, ev, truth_files, _entry)
         say("web01: nginx access and error logs")
-        downloads = lamp.web_logs(plan, attack, ev, truth_files, malformed, tally, _plant_binary_line,
-                                  _tally_access, _log_entry)
+        downloads = _web_logs(plan, attack, ev, truth_files, malformed, tally, "nginx", lamp.web_files)
     else:
         _static_files(plan, ev, truth_files)
         _system_files(plan, attack, ev, truth_files)
@@ -206,24 +205,32 @@ def _tally_access(text: LogText, tally: dict) -> None:
 
 
 def _web_logs(plan: Plan, attack: AttackPlan, ev: EvidenceWriter, truth_files: dict, malformed: list,
-              tally: dict):
+              tally: dict, directory: str = "httpd", files=None):
+    """The web server's access and error logs, rotated weekly, under ``web01/var/log/<directory>``.
+    ``files(i, weeks, wk)``: the (file name, Apache's name, text) of week ``i`` (default: Apache's own
+    files; the LAMP variant names and writes nginx's)."""
     rng = random.Random(f"{plan.seed}:web-malformed")
     web = WebLogs(plan, attack)
     weeks = list(web.weeks())
     for i, wk in enumerate(weeks):
         # delaycompress: the current file and the newest rotated one stay plain
         compressed = i < len(weeks) - 2
-        for name, text in ((wk.access_name, wk.access), (wk.error_name, wk.error)):
-            rel = f"web01/var/log/httpd/{name}" + (".gz" if compressed else "")
-            if name == "access_log-20171029":
+        week_files = (files(i, len(weeks), wk) if files else
+                      ((wk.access_name, wk.access_name, wk.access), (wk.error_name, wk.error_name, wk.error)))
+        for name, apache_name, text in week_files:
+            rel = f"web01/var/log/{directory}/{name}" + (".gz" if compressed else "")
+            if apache_name == "access_log-20171029":
                 _plant_binary_line(text, rng, rel, malformed)
-            if name == "access_log-20171231":
+            if apache_name == "access_log-20171231":
                 text.truncate_last(len(text.line(-1)) // 2,
                                    "the file ends in the middle of a request line, no newline")
                 malformed.append({"file": rel, "line": text.lines, "reason": "truncated"})
             if text is wk.access:
                 _tally_access(text, tally)
-            mtime = wk.rotation if wk.rotation is not None else max(text.times())
+            times = text.times()
+            if not times:  # (nginx's error log of a week may hold nothing)
+                continue
+            mtime = wk.rotation if wk.rotation is not None else max(times)
             data = text.data()
             extra = {"compression": "gzip"} if compressed else {}
             ev.write(rel, gzip_bytes(data) if compressed else data, mtime)

@@ -9,15 +9,12 @@ image (``salvage``) are not written and the database log's coverage is that of t
 
 from __future__ import annotations
 
-import random
-
 from . import actors, configs, sysconfigs
 from .mariadb import BANNER, HEALTHCHECK, MYSQL_CLIENT_PROBE, MariaDbLog, to_mysql
 from .nginx import LOGROTATE_NGINX, NGINX_CONF, access_name, error_log
 from .stamps import iso, jst
 from .timeline import ACQUIRED, EXPOSURE, HEARTBEAT_PERIOD, Plan
 from .truth import COVERAGE_DEFINITION, Coverage
-from .web import WebLogs
 from .writer import gzip_bytes, tar_gz_bytes
 
 LOG_DIR = "db01/var/log/mysql"
@@ -89,35 +86,11 @@ def static_files(plan: Plan, attack, ev, truth_files: dict, entry) -> None:
         truth_files[rel] = entry(rel.split("/", 1)[0], "live", fmt, **({} if of == "listing" else {"config_of": of}))
 
 
-def web_logs(plan: Plan, attack, ev, truth_files: dict, malformed: list, tally: dict, plant_binary,
-             tally_access, log_entry):
-    """nginx's access.log and error.log, rotated weekly (numbered, delaycompress)."""
-    rng = random.Random(f"{plan.seed}:web-malformed")
-    web = WebLogs(plan, attack)
-    weeks = list(web.weeks())
-    for i, wk in enumerate(weeks):
-        compressed = i < len(weeks) - 2
-        names = access_name(i, len(weeks))
-        for name, orig, text in ((names[0], wk.access_name, wk.access),
-                                 (names[1], wk.error_name, error_log(wk.error))):
-            rel = f"web01/var/log/nginx/{name}" + (".gz" if compressed else "")
-            if orig == "access_log-20171029":
-                plant_binary(text, rng, rel, malformed)
-            if orig == "access_log-20171231":
-                text.truncate_last(len(text.line(-1)) // 2,
-                                   "the file ends in the middle of a request line, no newline")
-                malformed.append({"file": rel, "line": text.lines, "reason": "truncated"})
-            if text is wk.access:
-                tally_access(text, tally)
-            times = text.times()
-            if not times:
-                continue
-            mtime = wk.rotation if wk.rotation is not None else max(times)
-            data = text.data()
-            extra = {"compression": "gzip"} if compressed else {}
-            ev.write(rel, gzip_bytes(data) if compressed else data, mtime)
-            truth_files[rel] = log_entry("web01", "live", text, malformed_lines=text.malformed, **extra)
-    return web.downloads
+def web_files(i: int, weeks: int, wk) -> tuple:
+    """nginx's access.log and error.log of week ``i`` (numbered, delaycompress), with Apache's names
+    (which say where the demo plants its malformed lines) and their texts."""
+    names = access_name(i, weeks)
+    return ((names[0], wk.access_name, wk.access), (names[1], wk.error_name, error_log(wk.error)))
 
 
 def db01(plan: Plan, ev, truth_files: dict, say, theft, exfil_written: list, entry):
