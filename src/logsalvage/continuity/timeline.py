@@ -57,6 +57,16 @@ def keyed_events_sql(where: str = "true", columns: str = "") -> str:
   FROM events WHERE ts_utc IS NOT NULL AND ({where})"""
 
 
+def one_copy_sql(alias: str = "") -> str:
+    """A QUALIFY clause keeping each record once over ``events`` (``alias``: its table alias): copies
+    share host, second and record key, and the canonical one stands for them, chosen as the timeline
+    chooses it (live > backup > salvage, then source id and offset)."""
+    a = f"{alias}." if alias else ""
+    return (f"QUALIFY row_number() OVER (PARTITION BY {a}host, epoch({a}ts_utc), {a}record_key "
+            f"ORDER BY CASE {a}kind WHEN 'live' THEN 0 WHEN 'backup' THEN 1 ELSE 2 END, {a}source_id, "
+            f'{a}"offset") = 1')
+
+
 # the kind of a timeline row's canonical copy: the most trustworthy kind holding a copy
 CANONICAL_KIND = "CASE WHEN t.kinds & 1 = 1 THEN 'live' WHEN t.kinds & 2 = 2 THEN 'backup' ELSE 'salvage' END"
 

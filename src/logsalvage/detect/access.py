@@ -29,6 +29,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from logsalvage.continuity.timeline import one_copy_sql
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import Finding, Milestone
 from logsalvage.detect.web import network_of
@@ -78,7 +79,7 @@ def _attempts(ctx: Context, host: str) -> list[Attempt]:
         FROM events
         WHERE host = ? AND ts_utc IS NOT NULL AND source_ip IS NOT NULL
           AND event_type IN ({_quoted(set(_FAILURES) | set(_SUCCESSES))})
-        QUALIFY row_number() OVER (PARTITION BY epoch(ts_utc), record_key ORDER BY event_id) = 1
+        {one_copy_sql()}
         ORDER BY ts_utc, event_id""", [host])
     out = []
     # (pid, address) of sshd connections with a 'Failed …' line (pids are reused: the address too)

@@ -18,6 +18,7 @@ Classification runs on RE2 (``parsing.dialect``); a command may fall in several 
 
 from __future__ import annotations
 
+from logsalvage.continuity.timeline import one_copy_sql
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import Finding
 from logsalvage.parsing.dialect import compile_shared
@@ -63,7 +64,7 @@ def detect(ctx: Context) -> list:
         FROM events e JOIN sources s USING (source_id)
         WHERE e.event_type IN ({", ".join(f"'{t}'" for t in _SOURCES)}) AND e.command IS NOT NULL
           AND (e.ts_utc IS NOT NULL OR s.mtime IS NOT NULL)
-        QUALIFY row_number() OVER (PARTITION BY e.host, epoch(e.ts_utc), e.record_key ORDER BY e.event_id) = 1
+        {one_copy_sql('e')}
         ORDER BY e.host, 3, e.event_id""")
     groups: dict[tuple[str, str, str], list] = {}
     severity_of = {name: severity for name, severity, _ in CLASSES}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from logsalvage.continuity.timeline import one_copy_sql
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import Finding
 
@@ -51,7 +52,7 @@ def in_window(ctx: Context, window: tuple[datetime, datetime]) -> list[Finding]:
     rows = ctx.query(f"""
         SELECT host, event_id, ts_utc, event_type, action, extra FROM events
         WHERE event_type IN ({", ".join(f"'{e}'" for e in _EVENTS)}) AND ts_utc BETWEEN ? AND ?
-        QUALIFY row_number() OVER (PARTITION BY host, epoch(ts_utc), record_key ORDER BY event_id) = 1
+        {one_copy_sql()}
         ORDER BY host, ts_utc, event_id""", list(window))
     by_host: dict[str, list] = {}
     for host, event_id, ts, etype, action, extra in rows:
