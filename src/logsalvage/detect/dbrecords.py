@@ -76,16 +76,13 @@ def prepare(ctx: Context, pg_filter: str) -> None:
            OR (r.statement IS NOT NULL AND json_extract_string(r.extra, '$.mysql_command') = 'Execute')""")
     # a statement in both the general and the slow log is one execution: the general log's record
     # stands for it, with the slow log's duration
-    twins = """FROM dbdet_my s WHERE s.mysql_type = 'mysql.slow_query' AND g.mysql_type = 'mysql.query'
+    twin = """s.mysql_type = 'mysql.slow_query' AND g.mysql_type = 'mysql.query'
           AND s.host = g.host AND s.db_session = g.db_session AND s.stmt_hash = g.stmt_hash
           AND abs(epoch(s.ts_utc) - epoch(g.ts_utc)) <= 60 + coalesce(s.duration_ms, 0) / 1000"""
-    store.execute(f"""UPDATE dbdet_my g SET duration_ms = (SELECT max(s.duration_ms) {twins}),
+    store.execute(f"""UPDATE dbdet_my g SET duration_ms = (SELECT max(s.duration_ms) FROM dbdet_my s WHERE {twin}),
                                              event_type = 'postgresql.duration'
-                     WHERE EXISTS (SELECT 1 {twins})""")
-    store.execute(f"""DELETE FROM dbdet_my s WHERE s.mysql_type = 'mysql.slow_query' AND EXISTS (
-                       SELECT 1 FROM dbdet_my g WHERE g.mysql_type = 'mysql.query' AND s.host = g.host
-                         AND s.db_session = g.db_session AND s.stmt_hash = g.stmt_hash
-                         AND abs(epoch(s.ts_utc) - epoch(g.ts_utc)) <= 60 + coalesce(s.duration_ms, 0) / 1000)""")
+                     WHERE EXISTS (SELECT 1 FROM dbdet_my s WHERE {twin})""")
+    store.execute(f"DELETE FROM dbdet_my s WHERE EXISTS (SELECT 1 FROM dbdet_my g WHERE {twin})")
     # a refused login in both the error and the general log is one refusal
     store.execute("""DELETE FROM dbdet_my s WHERE s.mysql_type = 'mysql.auth_failed' AND EXISTS (
                        SELECT 1 FROM dbdet_my g WHERE g.mysql_type = 'mysql.connect'
