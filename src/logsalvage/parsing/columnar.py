@@ -33,6 +33,7 @@ import pyarrow as pa
 from logsalvage.model import CANONICAL_FIELDS
 from logsalvage.parsing import columnar_sql as q
 from logsalvage.parsing.columnar_lines import LINE_SCHEMA, iter_line_tables
+from logsalvage.parsing.derived import DERIVATIONS
 from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, PG_PART_FIELDS, PG_SECONDARY, PG_SYSLOG_LIMIT, Assembler, LineParser, ParseContext,
                                        _Pending, excerpt, looks_binary)
 from logsalvage.parsing.formats import FormatSpec, LinePattern
@@ -123,6 +124,8 @@ class ColumnarParser:
                 names.extend(p.set)
 
         add(self.parser.patterns)
+        for d in self.spec.derived:
+            names.extend(DERIVATIONS[d].outputs)
         for r in self.spec.refinements:
             add(r.patterns)
         add(self.spec.message_patterns)
@@ -338,6 +341,8 @@ class ColumnarParser:
             names += [k for k in _REQUEST_KEYS if k not in names]
         if live and "line_end" not in names:
             names.append("line_end")
+        derivations = [DERIVATIONS[d] for d in self.spec.derived]
+        names += [c for d in derivations if d.source in names for c in d.outputs if c not in names]
         parts = []
         for k, pat in live:
             source, tail = _head_source(pat.source)
@@ -348,6 +353,9 @@ class ColumnarParser:
                     cols[g] = q.convert(g, q.no_value(f"s.{q.ident(g)}"))
             for key, value in pat.set.items():
                 cols[key] = q.lit(str(value))
+            for d in derivations:  # (engine.LineParser.parse: after the pattern's set values)
+                if d.source in groups or d.source in pat.set:
+                    cols.update(d.sql(cols[d.source], cols))
             if tail:  # '(?P<message>.*)$' at the end: the rest of the line after the matched head
                 message = "substr(text, length(s._m) + 1)"
                 rx = "(?P<_m>" + source + ")"

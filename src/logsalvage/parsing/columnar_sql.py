@@ -29,6 +29,11 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def lit_list(items) -> str:
+    """A SQL list literal of strings."""
+    return "[" + ", ".join(lit(str(i)) for i in items) + "]"
+
+
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

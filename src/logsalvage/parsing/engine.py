@@ -25,6 +25,7 @@ from typing import Iterable, Protocol
 
 from logsalvage.model import CANONICAL_FIELDS, FLOAT_FIELDS, INT_FIELDS
 from logsalvage.parsing.apache_logformat import compile_logformat, split_request
+from logsalvage.parsing.derived import DERIVATIONS
 from logsalvage.parsing.dialect import LinearPattern, compile_shared, to_python
 from logsalvage.parsing.formats import FormatSpec, LinePattern, Refinement
 from logsalvage.parsing.lines import Line
@@ -243,6 +244,8 @@ class LineParser:
             rec["event_type"] = pat.event_type or self.spec.event_type
             for k, v in pat.set.items():
                 rec[k] = v
+            for name in self.spec.derived:
+                DERIVATIONS[name].apply(rec)
             rec["_pattern"] = pat.id
             if self.spec.assembler not in HOOKED:  # a hook refines its records once they are whole
                 self._refine(rec)

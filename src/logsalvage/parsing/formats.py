@@ -21,6 +21,7 @@ import yaml
 from logsalvage.config import SAFE_LOADER
 from logsalvage.errors import ConfigError
 from logsalvage.parsing.apache_logformat import compile_logformat
+from logsalvage.parsing.derived import DERIVATIONS
 from logsalvage.parsing.dialect import DialectError, LinearPattern, compile_shared
 from logsalvage.parsing.timestamps import Stamp, parser_for
 
@@ -83,6 +84,8 @@ class FormatSpec:
     # where the format's samples and patterns were checked against: a real program's output, a peer
     # tool's test data (``logsalvage formats`` shows it)
     source_of_truth: str = ""
+    # fields computed from a captured one (``parsing.derived``), e.g. syslog's facility and severity
+    derived: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -158,6 +161,10 @@ def _load_one(text: str, where: str, library: dict[str, FormatSpec]) -> FormatSp
     detect = data.get("detect") or {}
     patterns = _patterns(data.get("patterns"), where, event_type)
     _check_pattern_roles(data, {p.id for p in patterns}, where)
+    derived = tuple(str(d) for d in data.get("derive") or [])
+    unknown = [d for d in derived if d not in DERIVATIONS]
+    if unknown:
+        raise ConfigError(f"derive: unknown derivation {unknown[0]!r} (known: {', '.join(DERIVATIONS)})", where=where)
     return FormatSpec(
         id=fid, title=str(data.get("title", fid)), path=where,
         detect=tuple(_compile(rx, f"{where} detect") for rx in detect.get("any", [])),
@@ -167,7 +174,7 @@ def _load_one(text: str, where: str, library: dict[str, FormatSpec]) -> FormatSp
         assembler=assembler, event_type=event_type, refinements=tuple(refinements),
         message_patterns=message_patterns, unframed=unframed, carve=dict(data.get("carve") or {}),
         samples=tuple(data.get("samples") or []), kind=kind, source_of_truth=str(data.get("source", "")).strip(),
-        raw=data)
+        derived=derived, raw=data)
 
 
 # keys that give patterns a role by their id: (key, its entries that name a pattern, required ones)
