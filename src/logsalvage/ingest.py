@@ -11,7 +11,7 @@ in one transaction (see ``BATCH_SOURCES``) — so an interrupted ingest is resum
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
 from pathlib import Path
 from typing import Callable
@@ -26,6 +26,7 @@ from logsalvage.parsing.engine import Assembler, ParseContext
 from logsalvage.parsing.formats import log_formats, shipped_formats
 from logsalvage.parsing.listings import InventoryEntry, ListingParser, Problem, parse_inventory_line
 from logsalvage.parsing.pg_prefix import read_postgresql_conf
+from logsalvage.parsing.pg_prefix_choice import choose_for as choose_prefix_for
 from logsalvage.parsing.years import Anchor, describe_guesses, fit_leap_days, resolve_base_year
 from logsalvage.sources import (CR_LINE_ENDS, Candidate, Reading, ReadProblem, acquisition_change, discover,
                                 hash_input, open_text_stream, read_small, release_spools, sha256_of, stream_lines,
@@ -52,6 +53,9 @@ class HostSettings:
     tz_basis: str = "default: no time zone in the case config or the evidence"
     pg_log_line_prefix: str | None = None
     pg_prefix_basis: str | None = None
+    # every log_line_prefix the host's configuration files name (several postgresql.conf copies,
+    # older and newer): candidates when a log's own records decide its prefix (``pg_prefix_choice``)
+    pg_prefix_candidates: list[str] = field(default_factory=list)
     apache_logformats: list[str] = field(default_factory=list)
     # LogFormat nicknames declared in the host's Apache configuration files, and the CustomLog
     # formats that name one: a CustomLog in one file (sites-enabled/*.conf) may name a format
@@ -100,6 +104,8 @@ def _read_configs(cands: list[Candidate], config: CaseConfig, store: CaseStore) 
         detail = cand.config_kind
         if cand.config_kind == "postgresql.conf":
             prefix = read_postgresql_conf(data.decode("utf-8", "replace")).get("log_line_prefix")
+            if prefix is not None and prefix not in s.pg_prefix_candidates:
+                s.pg_prefix_candidates.append(prefix)
             if prefix is not None and s.pg_prefix_basis != "case config":
                 s.pg_log_line_prefix, s.pg_prefix_basis = prefix, cand.display
                 detail = f"postgresql.conf: log_line_prefix = {prefix!r}"
@@ -211,6 +217,9 @@ class ParseTask:
     # the candidate's place in the run: its staging files are named by source and place, so a copy of
     # the same bytes parsed later never writes over those of a source still waiting in a batch
     index: int = 0
+    # the host's other configured log_line_prefixes: candidates when the source's records decide
+    # its own (``pg_prefix_choice``), after ``ctx.pg_log_line_prefix``
+    pg_prefix_candidates: tuple[str, ...] = ()
 
 
 def parse_source(task: ParseTask) -> StagedSource:
@@ -226,6 +235,31 @@ def parse_source(task: ParseTask) -> StagedSource:
     if source_id in task.known_ids:
         return StagedSource(source_id, sha, known=True)
     spec = shipped_formats()[cand.format_id]
+    task, prefix_note = _with_own_prefix(task, spec)
+    staged = _parse(task, spec, source_id, sha)
+    if prefix_note:
+        staged.parser += f"; log_line_prefix {prefix_note}"
+    return staged
+
+
+def _with_own_prefix(task: ParseTask, spec) -> tuple[ParseTask, str | None]:
+    """The task with the log_line_prefix(es) the source's own records were written with, when they
+    are not the host's configured one (and how they were found); the task as it is otherwise."""
+    through_syslog = any(r.special == "pg-syslog" for r in spec.refinements)
+    if not through_syslog and spec.id != "postgresql-stderr":
+        return task, None
+    ctx = task.ctx
+    configured = tuple(p for p in (ctx.pg_log_line_prefix, *task.pg_prefix_candidates) if p is not None)
+    choice = choose_prefix_for(task.cand, through_syslog, configured)
+    if not choice.changed:
+        return task, None
+    first, *rest = choice.prefixes
+    return replace(task, ctx=replace(ctx, pg_log_line_prefix=first, pg_other_prefixes=tuple(rest))), choice.basis
+
+
+def _parse(task: ParseTask, spec, source_id: str, sha: str) -> StagedSource:
+    """A new source through the columnar engine where it covers it, else the reference."""
+    cand = task.cand
     if task.engine == "reference":
         why = "the reference engine was asked for"
     elif task.engine == "auto" and cand.compression is None and cand.size < SMALL_SOURCE:
@@ -528,7 +562,8 @@ def ingest(paths: list[Path], case_dir: Path, *, host: str | None = None, kind: 
             s = settings[cand.host or "unknown"]
             ctx = ParseContext(pg_log_line_prefix=s.pg_log_line_prefix, apache_logformats=tuple(s.apache_logformats),
                                source_fields=history_fields(cand.format_id, cand.loc.name if cand.loc else cand.rel))
-            tasks.append(ParseTask(cand, ctx, store.stage_dir, known, engine, i))
+            others = tuple(p for p in s.pg_prefix_candidates if p != s.pg_log_line_prefix)
+            tasks.append(ParseTask(cand, ctx, store.stage_dir, known, engine, i, others))
         total = sum(c.size for c in logs)
         done = 0
         outcomes = map_ordered(parse_source, tasks, workers=workers, scheduler=scheduler)

@@ -109,6 +109,8 @@ class ColumnarParser:
         self.con = con
         self.pg_ref = next((i + 1 for i, r in enumerate(spec.refinements) if r.special == "pg-syslog"), None)
         self.pg_patterns = self.asm.pg_patterns
+        if self.ctx.pg_other_prefixes:
+            raise Unsupported("a PostgreSQL log written with several log_line_prefixes")
         self.pg_source = line_source(self.ctx.pg_log_line_prefix)[4:]  # without its leading (?s)
         self.pg_generic = line_source(None)[4:]
         self.columns = self._columns()

@@ -29,7 +29,7 @@ from logsalvage.parsing.derived import DERIVATIONS
 from logsalvage.parsing.dialect import LinearPattern, compile_shared, to_python
 from logsalvage.parsing.formats import FormatSpec, LinePattern, Refinement
 from logsalvage.parsing.lines import Line
-from logsalvage.parsing.pg_prefix import compile_line, split_remote
+from logsalvage.parsing.pg_prefix import PrefixLines, compile_line, split_remote
 from logsalvage.parsing.timestamps import Stamp, parse_iso
 
 # groups consumed by the engine itself, never copied to ``extra``
@@ -109,6 +109,9 @@ class ParseContext:
     """What the evidence says about how its logs were written."""
 
     pg_log_line_prefix: str | None = None
+    # further prefixes the source's own records were written with (a server whose setting changed,
+    # ``pg_prefix_choice``), tried after the first
+    pg_other_prefixes: tuple[str, ...] = ()
     apache_logformats: tuple[str, ...] = ()
     # fields the source's place gives every record of it (a shell history's user, from the home
     # directory it lies in), as (name, value) pairs; formats whose assembler applies them say so
@@ -209,7 +212,7 @@ class LineParser:
                                   source=compile_logformat(f))
                       for i, f in enumerate(self.ctx.apache_logformats)) if spec.id == "apache-access" else ()
         self.patterns = extra + spec.patterns
-        self.pg_line = compile_line(self.ctx.pg_log_line_prefix)
+        self.pg_line = PrefixLines((self.ctx.pg_log_line_prefix, *self.ctx.pg_other_prefixes))
         self.pg_generic = compile_line(None)
         self._when_fields = tuple(dict.fromkeys(r.when_field for r in spec.refinements))
         self._ref_cache: dict[tuple, Refinement | None] = {}

@@ -96,6 +96,23 @@ def compile_line(prefix: str | None) -> LinearPattern:
         raise ConfigError(f"log_line_prefix {prefix!r} gives no usable pattern: {exc}") from None
 
 
+class PrefixLines:
+    """The line patterns of the prefixes a source was written with (``pg_prefix_choice``), tried
+    in order: the ``match`` of the first that matches."""
+
+    __slots__ = ("patterns",)
+
+    def __init__(self, prefixes: tuple[str | None, ...]):
+        self.patterns = tuple(compile_line(p) for p in prefixes)
+
+    def match(self, text: str):
+        for pattern in self.patterns:
+            m = pattern.match(text)
+            if m is not None:
+                return m
+        return None
+
+
 _CONF_LINE = re.compile(r"^\s*([A-Za-z_.]+)\s*=?\s*(?:'((?:[^'\\]|\\.|'')*)'|([^#\s]*))")
 
 
