@@ -293,7 +293,10 @@ def test_each_source_records_which_engine_read_it(tmp_path):
         text = render_text(case_summary(store))
     assert "read line by line by the reference engine" in text and "pg-stderr" in text
     forced = ingest([ev], tmp_path / "case2", engine="reference")
-    assert {s["parser"] for s in forced.sources} == {"reference: the reference engine was asked for"}
+    assert {s["parser"].split(";")[0] for s in forced.sources} == {"reference: the reference engine was asked for"}
+    # (the stderr log's '%t [%p] ' is not the host's configured prefix: its note says which it was read with)
+    assert "log_line_prefix from its records: '%t [%p] '" in {Path(s["path"]).name: s["parser"]
+                                                             for s in forced.sources}["postgresql.log"]
     assert forced.events == result.events
     with pytest.raises(UsageError):
         ingest([ev], tmp_path / "case3", engine="fast")
