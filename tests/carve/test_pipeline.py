@@ -150,3 +150,30 @@ def test_carve_reads_records_as_ingest_decided_for_the_host(tmp_path):
     assert (db_name, db_user, duration) == ("ferry", "webapp", 3120.5)
     assert ts.isoformat() == "2017-12-02T18:45:20+00:00"  # 03:45:20 JST
     assert len(copies.split(",")) == 19
+
+
+def test_nginx_and_mysql_error_logs_salvaged_from_scattered_blocks(tmp_path):
+    """A LAMP server's deleted error logs (nginx, MariaDB): their 4 KiB blocks scattered with free
+    space between, records split across non-contiguous blocks rejoined, every field read."""
+    from test_pieces import scatter
+
+    mysql = "".join(f"2017-12-25 {i // 3600 % 24:2d}:{i // 60 % 60:02d}:{i % 60:02d} {1000 + i} [Warning] Access denied "
+                    f"for user 'root'@'203.0.113.{i % 250}' (using password: YES)\n" for i in range(1500))
+    nginx = "".join(f'2017/12/26 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d} [error] 1234#1234: *{i} open() '
+                    f'"/var/www/html/x{i}.php" failed (2: No such file or directory), client: 203.0.113.7, server: _, '
+                    f'request: "GET /x{i}.php HTTP/1.1", host: "web01"\n' for i in range(1500))
+    image, _ = scatter((mysql + nginx).encode(), 4096, seed=11)
+    path = tmp_path / "disk.img"
+    path.write_bytes(os.urandom(1 << 16) + image + os.urandom(1 << 16))
+    case = tmp_path / "case"
+    carve_into_case([path], case, host="web01", formats=["mysql-error", "nginx-error"])
+    con = duckdb.connect(str(case / "case.duckdb"), read_only=True)
+    try:
+        rows = dict(((f, t), n) for f, t, n in con.execute(
+            "SELECT format_id, event_type, count(DISTINCT raw) FROM events GROUP BY ALL").fetchall())
+        joined = con.execute("SELECT count(*) FROM events WHERE spans IS NOT NULL").fetchall()[0][0]
+        fields = con.execute("SELECT count(*) FROM events WHERE source_ip IS NULL OR ts_utc IS NULL").fetchall()[0][0]
+    finally:
+        con.close()
+    assert rows == {("mysql-error", "mysql.auth_failed"): 1500, ("nginx-error", "web.error.file_missing"): 1500}
+    assert joined > 0 and fields == 0
