@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 KINDS = ("live", "backup", "salvage")
+# the system log however it was kept: syslog files, or the systemd journal (whose reader gives its
+# records syslog's programs and event types) — a detector reading "the syslog" reads both
+SYSTEM_LOG_SQL = "format_id IN ('syslog', 'systemd-journal')"
 
 # Canonical event fields (ECS-like names) with their DuckDB types. A format maps its named
 # groups onto these; anything else it captures goes into the JSON column ``extra``.

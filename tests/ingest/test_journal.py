@@ -157,3 +157,22 @@ def test_the_fixture_is_what_systemd_journal_remote_writes(tmp_path):
     ingest([tmp_path / "b/ev"], tmp_path / "b/case")
     kept = [(e["event_type"], e["message"], e["ts_utc"]) for e in case_events(tmp_path / "b/case", "systemd-journal")]
     assert made == kept and len(made) == 12
+
+
+def test_a_host_whose_system_log_is_only_its_journal(tmp_path):
+    """Detectors that read "the syslog" read the journal too: Apache stopped and back, with the
+    kernel's boot message in between only in the journal, is a reboot, not a restart."""
+    from logsalvage.detect.run import run_detection
+    from logsalvage.store import CaseStore
+
+    _evidence(tmp_path)  # the kernel's 'Linux version …' at 2017-12-12 07:23:06 UTC
+    error_log = tmp_path / "ev/web01/var/log/httpd/error_log"
+    error_log.parent.mkdir(parents=True)
+    error_log.write_text("[Tue Dec 12 07:22:00 2017] [notice] caught SIGTERM, shutting down\n"
+                         "[Tue Dec 12 07:25:00 2017] [notice] Apache/2.2.15 (Unix) configured -- "
+                         "resuming normal operations\n")
+    ingest([tmp_path / "ev"], tmp_path / "case")
+    with CaseStore(tmp_path / "case") as store:
+        found = run_detection(store)
+    kinds = {m["kind"] for m in found["milestones"]}
+    assert "reboot" in kinds and "web_server_restart" not in kinds

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from logsalvage.detect.context import Context
 from logsalvage.detect.model import Finding, Milestone
+from logsalvage.model import SYSTEM_LOG_SQL
 
 FIND_BURST_GAP = timedelta(minutes=10)
 RESTART_WITHIN = timedelta(minutes=30)
@@ -122,8 +123,8 @@ def _stops(ctx: Context, host: str) -> list:
         FROM events WHERE host = ? AND format_id = 'apache-error'
           AND (message LIKE '%caught SIGTERM, shutting down%' OR message LIKE '%resuming normal operations%')
         ORDER BY ts_utc, event_id""", [host])
-    boots = [r[0] for r in ctx.query("""
-        SELECT ts_utc FROM events WHERE host = ? AND format_id = 'syslog'
+    boots = [r[0] for r in ctx.query(f"""
+        SELECT ts_utc FROM events WHERE host = ? AND {SYSTEM_LOG_SQL}
           AND (message LIKE '%@reboot jobs will be run%' OR message LIKE 'Linux version %'
                OR message LIKE '%Initializing cgroup subsys%' OR message LIKE '%systemd%Startup finished%')
         ORDER BY ts_utc""", [host])]

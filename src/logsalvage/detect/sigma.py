@@ -64,7 +64,7 @@ from sigma.types import SigmaCasedString, SigmaRegularExpression, SigmaString, S
 
 from logsalvage.detect.model import Finding
 from logsalvage.errors import ConfigError
-from logsalvage.model import CANONICAL_FIELDS
+from logsalvage.model import CANONICAL_FIELDS, SYSTEM_LOG_SQL
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 
@@ -140,9 +140,7 @@ class Scope:
 
 WEB = Scope("webserver access log", "format_id = 'apache-access'", WEB_FIELDS)
 WEB_ERROR = Scope("apache error log", "format_id = 'apache-error'", WEB_ERROR_FIELDS)
-# the journal's records carry the same programs and event types as syslog's (its reader applies
-# syslog's refinements)
-_SYSLOGS = "format_id IN ('syslog', 'systemd-journal')"
+_SYSLOGS = SYSTEM_LOG_SQL
 SYSLOG = Scope("linux syslog", _SYSLOGS, LINUX_FIELDS)
 AUTH = Scope("linux auth", f"""{_SYSLOGS} AND (event_type LIKE 'auth%' OR event_type LIKE 'iam.%'
              OR event_type LIKE 'ftp.%' OR regexp_matches(program, '^(?:{_AUTH_PROGRAMS})(?:\\(pam_unix\\))?$'))""",
