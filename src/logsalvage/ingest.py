@@ -10,6 +10,7 @@ in one transaction (see ``BATCH_SOURCES``) — so an interrupted ingest is resum
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
@@ -220,6 +221,17 @@ class ParseTask:
     # the host's other configured log_line_prefixes: candidates when the source's records decide
     # its own (``pg_prefix_choice``), after ``ctx.pg_log_line_prefix``
     pg_prefix_candidates: tuple[str, ...] = ()
+    # what, besides its bytes, makes the source one of its own: ``watch`` gives the log's path and
+    # byte range, so the same bytes read again further on in the log (the same request twice in a
+    # second, a round between them) are a new piece of it, not a copy of the earlier one
+    identity: str | None = None
+
+    def source_id(self, sha: str) -> str:
+        """The source's id: its bytes' sha256 (the same bytes found twice are one source and a copy),
+        with the ``identity`` when there is one."""
+        if self.identity is None:
+            return sha[:16]
+        return hashlib.sha256(f"{self.identity}\0{sha}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def parse_source(task: ParseTask) -> StagedSource:
@@ -231,7 +243,7 @@ def parse_source(task: ParseTask) -> StagedSource:
         sha = sha256_of(cand)
     except (OSError, ReadProblem, KeyError) as exc:
         return StagedSource("", "", error=str(exc))
-    source_id = sha[:16]
+    source_id = task.source_id(sha)
     if source_id in task.known_ids:
         return StagedSource(source_id, sha, known=True)
     spec = shipped_formats()[cand.format_id]

@@ -33,7 +33,7 @@ def parse_binary(task, memory_rows: int) -> StagedSource:
         sha, hash_note = _hash(cand, reader)
     except (OSError, ReadProblem, KeyError) as exc:
         return StagedSource("", "", error=str(exc))
-    source_id = sha[:16]
+    source_id = task.source_id(sha)
     if source_id in task.known_ids:
         return StagedSource(source_id, sha, known=True)
     writer = StageWriter(task.stage_dir, f"{source_id}-{task.index:05d}", memory_rows=memory_rows)

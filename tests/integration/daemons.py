@@ -207,16 +207,17 @@ $ActionFileDefaultTemplate RSYSLOG_TraditionalFileFormat
 """
 
 
-def start_rsyslog(workdir: Path, *, host: str = HOST_NAME, timeout: float = 15) -> Rsyslog:
+def start_rsyslog(workdir: Path, *, host: str = HOST_NAME, timeout: float = 15, extra_rules: str = "") -> Rsyslog:
     """Start ``rsyslogd -n`` serving /dev/log and writing the traditional format to ``workdir/messages``.
 
     The caller must have checked ``dev_log_busy()`` (and hold the DevLogLock); a stale /dev/log is
     removed here. rsyslogd runs with TZ=UTC so the file's local times are UTC, the tool's default.
+    ``extra_rules`` (rsyslog.conf lines, e.g. ``cron.* /path/cron``) follow the messages selector.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     rs = Rsyslog(workdir=workdir, conf=workdir / "rsyslog.conf", log_file=workdir / "messages",
                  pidfile=workdir / "rsyslogd.pid", output=workdir / "rsyslogd.out")
-    rs.conf.write_text(RSYSLOG_CONF.format(workdir=workdir, host=host, log_file=rs.log_file))
+    rs.conf.write_text(RSYSLOG_CONF.format(workdir=workdir, host=host, log_file=rs.log_file) + extra_rules)
     if os.path.lexists(DEV_LOG):
         reason = dev_log_busy()
         if reason:

@@ -1,7 +1,7 @@
 """logsalvage watch against real daemons: PostgreSQL logging through a private rsyslogd (the
 incident's settings), a health check that connects every second and then stops — the watch,
 reading rsyslog's live file round after round, alerts that the heartbeat stopped, to stdout and
-through /dev/log back into rsyslog. Skipped without the daemons or root (see tests/integration)."""
+through /dev/log back into rsyslog. Skipped without the daemons or root (the daemons: conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ import io
 import json
 import sys
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))  # daemons.py
 
 import daemons  # noqa: E402
-from prerequisites import unavailable  # noqa: E402
 
 from logsalvage.config import parse_config  # noqa: E402
 from logsalvage.store import CaseStore  # noqa: E402
@@ -27,38 +23,8 @@ from logsalvage.watch.alerts import AlertSink  # noqa: E402
 BEATS = 105  # the heartbeat detector wants 100 beats before it calls a template periodic
 
 
-@pytest.fixture()
-def stack(tmp_path):
-    missing = daemons.missing_prerequisites()
-    if missing:
-        unavailable("real-daemon tests need: " + "; ".join(missing), ".ci/install-daemons.sh")
-    if datetime.now().astimezone().utcoffset() != timedelta(0):
-        pytest.skip("rsyslog writes local time: this test assumes the machine runs on UTC")
-    lock = daemons.DevLogLock()
-    if not lock.acquire():
-        pytest.skip(f"another test session holds {daemons.DEV_LOG_LOCK}")
-    root = Path(__import__("tempfile").mkdtemp(prefix="logsalvage-watch-daemons-"))
-    root.chmod(0o755)
-    try:
-        busy = daemons.dev_log_busy()
-        if busy:
-            pytest.skip(f"cannot run a private syslog daemon: {busy}")
-        rs = daemons.start_rsyslog(root / "rsyslog")
-        try:
-            pg = daemons.start_postgres(root / "pg")
-            try:
-                yield rs, pg
-            finally:
-                pg.stop()
-        finally:
-            rs.stop()
-    finally:
-        lock.release()
-        daemons.remove_tree(root)
-
-
-def test_stopped_health_check_alerts(stack, tmp_path):
-    rs, pg = stack
+def test_stopped_health_check_alerts(syslog_and_postgres, tmp_path):
+    rs, pg = syslog_and_postgres
     config = parse_config({"hosts": {"db01": {"timezone": "UTC"}},
                            "postgresql": {"log_line_prefix": "DATABASE=%d,USER=%u,CLIENT=%r,"},
                            "watch": {"paths": [{"glob": str(rs.log_file), "host": "db01"}],

@@ -3,13 +3,18 @@ machinery (format identification, the parsers, year and time-zone decisions, the
 
 The bytes are written to a scratch file in the case directory (never in the watched tree) under
 the log's own name, so identification sees the name the log has; the source is recorded with the
-path of the log and the byte range (``/var/log/apache2/access.log@1024-2048``). Committing the same
-bytes twice (a round interrupted between the commit and the state update) records a copy, not new
-events: the source id is the hash of the bytes.
+path of the log and the byte range (``/var/log/apache2/access.log@1024-2048``). A round that died
+between the commit and the state update leaves bytes in the case past the stored offset; the next
+read starts at that offset again and, the log having grown meanwhile, is longer: the bytes of it
+that a piece of the same file at the same offset already holds (same range, same sha256) are
+skipped, and only the rest is committed. A piece's source id is its bytes' hash with its path and
+range: the same bytes read further on in the log are a piece of their own, not a copy.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -24,6 +29,8 @@ from logsalvage.store import CaseStore
 from logsalvage.watch.tailing import Piece
 
 SCRATCH = "watch"
+
+log = logging.getLogger("logsalvage.watch")
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,39 @@ def host_settings(store: CaseStore, config: CaseConfig, host: str) -> HostSettin
     return s
 
 
+def _committed_prefix(store: CaseStore, piece: Piece) -> tuple[int, str | None]:
+    """How many of the piece's first bytes are in the case already, and their format: committed
+    pieces of the same file, the first starting at the piece's offset, each the next one's start,
+    whose bytes are the piece's (sha256)."""
+    done, fmt = 0, None
+    while done < len(piece.data):
+        at = f"{piece.origin}@{piece.start + done}-"
+        rows = store.query("""
+            SELECT path, sha256, format_id FROM sources WHERE starts_with(path, ?)
+            UNION ALL
+            SELECT c.path, s.sha256, s.format_id FROM source_copies c JOIN sources s USING (source_id)
+            WHERE starts_with(c.path, ?)""", [at, at])
+        for path, sha, format_id in rows:
+            end = path[len(at):]
+            n = int(end) - piece.start - done if end.isdigit() else 0
+            if 0 < n <= len(piece.data) - done and hashlib.sha256(piece.data[done:done + n]).hexdigest() == sha:
+                done, fmt = done + n, format_id
+                break
+        else:
+            break
+    return done, fmt
+
+
 def commit_piece(store: CaseStore, config: CaseConfig, piece: Piece, host: str, format_id: str | None,
                  index: int) -> Committed:
+    done, done_format = _committed_prefix(store, piece)
+    if done:
+        log.info("%s: bytes %d-%d were in the case already (a watch stopped before recording how far it read)",
+                 piece.origin, piece.start, piece.start + done)
+        if done == len(piece.data):
+            return Committed(done_format, 0, 0, False)
+        piece = replace(piece, start=piece.start + done, data=piece.data[done:])
+        format_id = format_id or done_format
     scratch = store.case_dir / SCRATCH / f"{index:06d}"
     scratch.mkdir(parents=True, exist_ok=True)
     chunk = scratch / Path(piece.origin).name
@@ -75,7 +113,7 @@ def commit_piece(store: CaseStore, config: CaseConfig, piece: Piece, host: str, 
                            apache_logformats=tuple(settings.apache_logformats),
                            source_fields=history_fields(cand.format_id, Path(piece.origin).name))
         known = frozenset(r[0] for r in store.query("SELECT source_id FROM sources"))
-        staged = parse_source(ParseTask(cand, ctx, store.stage_dir, known, "auto", index))
+        staged = parse_source(ParseTask(cand, ctx, store.stage_dir, known, "auto", index, identity=where))
         result = IngestResult()
         batch = _Batch(store, known, result)
         try:

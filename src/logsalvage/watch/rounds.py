@@ -75,11 +75,14 @@ def _states(store: CaseStore) -> dict[str, FileState]:
 
 
 def _save_state(store: CaseStore, st: FileState) -> None:
-    store.execute("DELETE FROM watch_state WHERE path = ?", [st.path])
-    store.execute(f"INSERT INTO watch_state ({_STATE_SQL}, updated) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-                  [st.path, st.device, st.inode, st.offset, st.size, st.head_sha256, st.head_len, st.host,
-                   st.format_id])
+    # one transaction: a watch killed between the two statements must not leave the log without a
+    # state (it would be read again from its start)
+    with store.transaction():
+        store.execute("DELETE FROM watch_state WHERE path = ?", [st.path])
+        store.execute(f"INSERT INTO watch_state ({_STATE_SQL}, updated) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                      [st.path, st.device, st.inode, st.offset, st.size, st.head_sha256, st.head_len, st.host,
+                       st.format_id])
 
 
 def _read_logs(store: CaseStore, config: CaseConfig, wc: WatchConfig, result: RoundResult, notes: list[Alert],
@@ -122,13 +125,22 @@ def _severity_of_milestone(kind: str) -> str:
     return "critical" if kind in EXPLOITATION else "high"
 
 
+def milestone_alert_id(m: dict) -> str:
+    """A milestone's identity across rounds: its kind, host, time and the event it starts at. Not
+    its detail: a step still going on when a round reads it (a scan's request count, its last
+    request) has a grown detail in the next round, and is the same step. A milestone without
+    events (from the case config, a file listing) is known by its detail, which does not grow."""
+    anchor = m["event_ids"][:1] if m.get("event_ids") else m["detail"]
+    return alert_id("M", m["kind"], m["host"], m["time"], anchor)
+
+
 def _detection_alerts(store: CaseStore, config: CaseConfig) -> list[Alert]:
     found = run_detection(store, config)
     alerts = []
     for f in found["findings"]:
         alerts.append(Alert(f["first_seen"], f["host"], f["rule"], f["severity"], f["title"], f["id"]))
     for m in found["milestones"]:
-        mid = alert_id("M", m["kind"], m["host"], m["time"], m["detail"])
+        mid = milestone_alert_id(m)
         alerts.append(Alert(m["time"], m["host"], f"milestone.{m['kind']}", _severity_of_milestone(m["kind"]),
                             f"{m['kind'].replace('_', ' ')} on {m['host']}", mid))
     return alerts
@@ -181,7 +193,8 @@ def watch(case_dir: Path, config: CaseConfig, sink: AlertSink, *, interval: floa
         started = time.monotonic()
         r = run_round(case_dir, config, sink, detect_always=rounds == 0)
         rounds += 1
-        log.info("round %d: %d file(s), %d new event(s), %d alert(s)", rounds, r.files, r.events, len(r.alerts))
+        log.info("round %d: %d file(s), %d new event(s), %d alert(s) in %.2f s", rounds, r.files, r.events,
+                 len(r.alerts), time.monotonic() - started)
         if once:
             return rounds
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
