@@ -148,8 +148,38 @@ def cmd_export(args) -> int:
     if out.parent and not out.parent.exists():
         raise UsageError(f"output directory does not exist: {out.parent}")
     with CaseStore(Path(args.case), read_only=True) as store:
-        n = export(store, args.format, out)
-    print(printable(f"{n} events written to {out}"), file=sys.stderr)
+        scope = args.scope
+        if scope is None:  # the findings' scope once there are findings; before detection, every event
+            from logsalvage.detect.run import FINDINGS_FILE
+
+            scope = "findings" if (Path(args.case) / FINDINGS_FILE).exists() else "full"
+            if scope == "full":
+                print(printable(f"no {FINDINGS_FILE} in {args.case} (detect has not run): every event is "
+                                "exported"), file=sys.stderr)
+        n = export(store, args.format, out, scope=scope)
+    print(printable(f"{n} events ({scope} scope) written to {out}"), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from logsalvage.report.pdf import find_chromium, print_pdf
+    from logsalvage.report.redraw import redraw
+
+    pdf = Path(args.pdf) if args.pdf else None
+    chromium = None
+    if pdf is not None:  # (before the redraw: a missing browser or directory is known at once)
+        if not pdf.parent.is_dir():
+            raise UsageError(f"--pdf: the directory does not exist: {pdf.parent}")
+        chromium = find_chromium()
+    report = redraw(Path(args.case))
+    if pdf is not None:
+        print_pdf(report, pdf, chromium)
+    if args.json:
+        _print_json({"report": str(report), "pdf": str(pdf) if pdf else None})
+    else:
+        print(printable(f"report: {report}"))
+        if pdf is not None:
+            print(printable(f"pdf: {pdf}"))
     return EXIT_OK
 
 
@@ -298,7 +328,8 @@ def cmd_investigate(args) -> int:
     config = load_config(Path(args.config) if args.config else None)
     with _progress("investigate") as update:
         result = investigate(Path(args.evidence), Path(args.case), config=config, workers=args.workers,
-                             scheduler=args.scheduler, progress=update, timeline=not args.no_timeline)
+                             scheduler=args.scheduler, progress=update, timeline=not args.no_timeline,
+                             timeline_scope="full" if args.full_timeline else "findings")
     if args.json:
         _print_json(result.as_dict())
     else:
@@ -390,7 +421,7 @@ def cmd_watch(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from logsalvage.export import FORMATS
+    from logsalvage.export import FORMATS, INFO_FINDING_EVENTS, SCOPES
 
     p = _Parser(prog="logsalvage", description="Read, salvage, merge and assess the logs of a compromised "
                                                "web and database server.")
@@ -435,7 +466,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--case", required=True, metavar="DIR")
     e.add_argument("--format", required=True, choices=FORMATS)
     e.add_argument("-o", "--output", required=True, metavar="FILE")
+    e.add_argument("--scope", choices=SCOPES,
+                   help="findings (the default for every format once detect or investigate wrote "
+                        "CASE/findings.json; before that, full): the events behind the findings (an info "
+                        f"finding's first {INFO_FINDING_EVENTS}), the milestones and the verdict, each with a tag "
+                        "list (finding ids and rules, milestone kinds); window: also every database record "
+                        "inside the exposure window; full: every event, no tags")
     e.set_defaults(func=cmd_export)
+
+    r = sub.add_parser("report", help="draw CASE/report.html again from the case and its findings.json; "
+                                      "--pdf prints it with headless Chromium")
+    r.add_argument("--case", required=True, metavar="DIR")
+    r.add_argument("--pdf", metavar="FILE", help="also print the report to this PDF file (needs Chromium; "
+                                                 "LOGSALVAGE_CHROMIUM names its binary)")
+    r.add_argument("--json", action="store_true", help="print only the written paths, as JSON")
+    r.set_defaults(func=cmd_report)
 
     c = sub.add_parser("carve", help="salvage log records from raw disk images")
     c.add_argument("images", nargs="+", metavar="IMAGE", help="raw (dd), split raw (.001 …) or E01")
@@ -496,8 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--config", metavar="case.yaml")
     iv.add_argument("--workers", type=int, default=1, metavar="N")
     iv.add_argument("--scheduler", metavar="tcp://HOST:PORT")
-    iv.add_argument("--no-timeline", action="store_true",
-                    help="skip the Timesketch export (every event: gigabytes at the incident's scale)")
+    timeline = iv.add_mutually_exclusive_group()
+    timeline.add_argument("--no-timeline", action="store_true", help="skip the Timesketch export (timeline.jsonl)")
+    timeline.add_argument("--full-timeline", action="store_true",
+                          help="export every event to timeline.jsonl (gigabytes at the incident's scale), not "
+                               "only the events behind the findings and milestones")
     iv.add_argument("--json", action="store_true")
     iv.set_defaults(func=cmd_investigate)
 

@@ -1,5 +1,6 @@
 """The whole investigation from an evidence folder: discover → ingest → carve the images →
-continuity → detect and assess → audit the configuration → report (and a Timesketch timeline).
+continuity → detect and assess → audit the configuration → report (and a Timesketch timeline: by
+default the export's ``findings`` scope, the events behind the findings and milestones, tagged).
 
 Each step is resumable: ingest and carving skip what the case already holds (an interrupted run
 keeps its finished sources and carved chunks), and the later steps are redone only when the
@@ -71,15 +72,18 @@ def _audit_state(store: CaseStore, state: str) -> str:
 
 def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = None, workers: int = 1,
                 scheduler: str | None = None, progress: Progress | None = None,
-                timeline: bool = True) -> InvestigationResult:
+                timeline: bool = True, timeline_scope: str = "findings") -> InvestigationResult:
     from logsalvage.carve.pipeline import carvable_formats, carve_into_case
     from logsalvage.continuity.analysis import case_continuity
     from logsalvage.detect.run import run_detection, write_findings
     from logsalvage.audit.host import AuditOptions
     from logsalvage.audit.run import AUDIT_FILE, audit_summary
-    from logsalvage.export import export
+    from logsalvage.export import SCOPES, export
     from logsalvage.ingest import ingest
+    from logsalvage.report.redraw import write_case_report
 
+    if timeline_scope not in SCOPES:
+        raise UsageError(f"unknown timeline scope {timeline_scope!r}; choose one of {', '.join(SCOPES)}")
     config = config or CaseConfig()
     audit_options = AuditOptions.from_case_config(config)  # a bad audit: section fails before any work
     evidence = Path(evidence)
@@ -149,12 +153,14 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
             result.steps["audit"] = f"skipped: {audit['skipped']}"
 
         report_file = Path(case_dir) / "report.html"
-        run("report", report_file, lambda: _write_report(store, Path(case_dir), findings), audit_key)
+        run("report", report_file, lambda: write_case_report(store, Path(case_dir), findings), audit_key)
         result.report = report_file
 
         timeline_file = Path(case_dir) / "timeline.jsonl"
-        if timeline or current("timeline", timeline_file):
-            run("timeline", timeline_file, lambda: export(store, "timesketch-jsonl", timeline_file))
+        timeline_key = f"{state} scope={timeline_scope}"  # (a full export is no scoped one, nor the reverse)
+        if timeline or current("timeline", timeline_file, timeline_key):
+            run("timeline", timeline_file, lambda: export(store, "timesketch-jsonl", timeline_file,
+                                                          scope=timeline_scope, findings=findings), timeline_key)
             result.timeline = timeline_file
         else:
             timeline_file.unlink(missing_ok=True)  # an older export would no longer match the case
@@ -174,13 +180,6 @@ def _audit(store: CaseStore, evidence: Path, case_dir: Path, config: CaseConfig,
         audit = skipped_audit([evidence], options, "no system tree in the evidence (no directory holds etc/ or var/)")
     store_findings(store, audit)
     write_audit(case_dir, audit)
-
-
-def _write_report(store: CaseStore, case_dir: Path, findings: dict) -> Path:
-    from logsalvage.report import html, model
-
-    data = model.build(store, case_dir, findings, figures_dir=case_dir / "figures")
-    return html.write_report(data, case_dir)
 
 
 def _write_json(path: Path, data) -> None:

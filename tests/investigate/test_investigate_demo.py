@@ -57,7 +57,8 @@ def test_investigate_the_demo_agrees_with_truth(tmp_path):
     assert VERDICT_LABELS[verdict["exfiltration"]] in text
     assert f"{verdict['coverage_of_exposure_window'] * 100:.2f} %" in text
     assert f"Every dated step ({len(findings['milestones'])})" in text
-    # the image was carved into the case, and every event is in the Timesketch timeline
+    # the image was carved into the case; the Timesketch timeline holds every event behind a milestone
+    # (the default scope: what an analyst loads first), each tagged
     with CaseStore(case, read_only=True) as store:
         (salvaged,) = store.query("SELECT count(*) FROM events WHERE kind = 'salvage'")[0]
         (events,) = store.query("SELECT count(*) FROM events")[0]
@@ -65,4 +66,7 @@ def test_investigate_the_demo_agrees_with_truth(tmp_path):
     assert salvaged > 10_000
     assert events == distinct  # nothing read twice
     with open(case / "timeline.jsonl", encoding="utf-8") as fh:
-        assert sum(1 for _ in fh) == events
+        timeline = {row["event_id"]: row["tag"] for row in map(json.loads, fh)}
+    assert 0 < len(timeline) < events
+    for m in findings["milestones"]:
+        assert all(m["kind"] in timeline[e] for e in m["event_ids"]), m["kind"]
