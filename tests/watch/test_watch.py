@@ -137,6 +137,38 @@ def test_truncation_alerts_and_reads_from_the_start(tmp_path, logs):
     assert sorted(r[0] for r in _events(case)) == sorted(ACCESS_OLD)
 
 
+@pytest.mark.parametrize("copy_name", ["access_log.1", "access_log-20170122"])
+def test_copytruncate_rotation_reads_the_lines_from_the_copy(tmp_path, logs, copy_name):
+    """logrotate's copytruncate: the log copied, then emptied; the lines written between the last
+    round and the copy are read from the copy, once, and the rotation raises no truncation alert."""
+    access = logs / "access_log"
+    _append(access, ACCESS_OLD[:1])
+    config = _config(tmp_path, [(access, "web01")])
+    case = tmp_path / "case"
+    _round(case, config)
+    _append(access, ACCESS_OLD[1:3])  # after the round, before the rotation
+    (logs / copy_name).write_bytes(access.read_bytes())
+    access.write_text("")
+    _append(access, ACCESS_OLD[3:])
+    r, alerts = _round(case, config)
+    assert r.events == 3 and [a for a in alerts if a["rule"].startswith("watch.")] == []
+    assert sorted(r[0] for r in _events(case)) == sorted(ACCESS_OLD)
+    assert _round(case, config)[0].events == 0
+
+
+def test_a_truncation_whose_copy_differs_is_still_alerted(tmp_path, logs):
+    """A file beside the log that does not begin as the log did is no copy of it."""
+    access = logs / "access_log"
+    _append(access, ACCESS_OLD[:2])
+    config = _config(tmp_path, [(access, "web01")])
+    case = tmp_path / "case"
+    _round(case, config)
+    (logs / "access_log.1").write_text(ACCESS_OLD[2] + "\n" + ACCESS_OLD[0] + "\n" + ACCESS_OLD[1] + "\n")
+    access.write_text(ACCESS_OLD[3] + "\n")
+    _, alerts = _round(case, config)
+    assert [a["rule"] for a in alerts if a["rule"].startswith("watch.")] == ["watch.log_truncated"]
+
+
 def test_state_survives_a_restart(tmp_path, logs):
     """Each --once run is a new process: the second reads only what was appended after the first."""
     access = logs / "access_log"

@@ -4,8 +4,12 @@ only (a partial last line waits for the next round), across rotation and truncat
 A file is known by its device and inode and by the sha256 of its first bytes (up to 4 KiB): the
 inode at the path changed means the log was rotated (the old file is finished under its rotated
 name when it is still in the same directory, then the new one is read from 0); a file smaller than
-the offset, or whose first bytes changed, was truncated (read again from 0, and said so). Watched
-files are only ever opened for reading.
+the offset, or whose first bytes changed, was truncated (read again from 0). A truncation is how
+logrotate's ``copytruncate`` rotates (the file copied to ``access.log.1``, then emptied): when a
+file beside it in the same directory begins with the bytes the log began with and reaches past the
+offset, the lines the log gained between the last round and the copy are read from it, and the
+truncation is that rotation; without such a copy it is said loudly (``watch.log_truncated``).
+Watched files are only ever opened for reading; a compressed copy is not looked into.
 """
 
 from __future__ import annotations
@@ -107,6 +111,44 @@ def _finish_rotated(path: Path, old: FileState, tail: Tail) -> None:
                 tail.pieces.append(Piece(str(found), old.offset, data, os.fstat(fh.fileno()).st_mtime))
 
 
+def _find_copy(path: Path, old: FileState) -> Path | None:
+    """A copy of the log as it was before a ``copytruncate`` rotation: a regular file beside it,
+    named after it, at least ``old.offset`` bytes long, starting with the log's old first bytes.
+    The newest such file when there are several."""
+    found: list[tuple[float, str]] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return None
+    for e in entries:
+        if e.name == path.name or not e.name.startswith(path.name):
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or st.st_size < max(old.offset, old.head_len):
+                continue
+            with open(e.path, "rb") as fh:
+                if _head(fh, old.head_len) == old.head_sha256:
+                    found.append((st.st_mtime, e.path))
+        except OSError:
+            continue
+    return Path(max(found)[1]) if found else None
+
+
+def _finish_copy(path: Path, old: FileState, tail: Tail) -> bool:
+    """The bytes the log gained before a ``copytruncate`` rotation, read from its copy; False when
+    no copy is there."""
+    copy = _find_copy(path, old)
+    if copy is None:
+        return False
+    with open(copy, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data, _ = _read_range(fh, old.offset, size, final=True)
+        if data:
+            tail.pieces.append(Piece(str(copy), old.offset, data, os.fstat(fh.fileno()).st_mtime))
+    return True
+
+
 def read_new(path: Path, old: FileState | None) -> Tail:
     """What ``path`` gained since ``old`` (None: never read), and the state after reading it.
     A path that no longer exists finishes its rotated file, and its state is dropped."""
@@ -128,9 +170,10 @@ def read_new(path: Path, old: FileState | None) -> Tail:
             if (old.device, old.inode) != (st.st_dev, st.st_ino):
                 _finish_rotated(path, old, tail)
             elif size < old.offset or size < old.head_len or _head(fh, old.head_len) != old.head_sha256:
-                tail.notes.append(("watch.log_truncated", "high",
-                                   f"log truncated: {path} is {size} bytes, {old.offset} had been read "
-                                   "(read again from its start)"))
+                if not _finish_copy(path, old, tail):
+                    tail.notes.append(("watch.log_truncated", "high",
+                                       f"log truncated: {path} is {size} bytes, {old.offset} had been read "
+                                       "(read again from its start)"))
             else:
                 offset = old.offset
         data, new_offset = _read_range(fh, offset, size, final=False)
