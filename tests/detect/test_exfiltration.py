@@ -15,7 +15,7 @@ from logsalvage.ingest import ingest
 from logsalvage.store import CaseStore
 
 KEYS = {"exfiltration", "confidence", "coverage_of_exposure_window", "holes_in_window", "db_host", "reasons",
-        "event_ids"}
+        "event_ids", "basis", "theft"}
 
 
 def _window(a: int, b: int):

@@ -58,9 +58,12 @@ def _parse(html: str) -> _Collect:
 def _assert_inert(html: str) -> _Collect:
     parsed = _parse(html)
     tags = [t for t, _ in parsed.tags]
-    assert "script" not in tags
-    assert not {"iframe", "object", "embed", "svg", "math", "link", "base", "form", "input", "frame",
+    # one script: the report's own filters, as the module holds them (the policy allows its hash only)
+    assert tags.count("script") == 1 and html.count(f"<script>{report_html.SCRIPT}</script>") == 1
+    assert not {"iframe", "object", "embed", "svg", "math", "link", "base", "form", "frame",
                 "template", "audio", "video", "source", "area"} & set(tags)
+    # the one input is the filter bar's search box (no form: nothing is ever sent)
+    assert [dict(a).get("id") for t, a in parsed.tags if t == "input"] == ["filter-text"]
     for tag, attrs in parsed.tags:  # no refresh or other http-equiv but the policy
         if tag == "meta" and "http-equiv" in dict(attrs):
             assert dict(attrs)["http-equiv"] == "Content-Security-Policy", attrs
@@ -85,7 +88,10 @@ def _assert_inert(html: str) -> _Collect:
     head = tags.index("head")
     first_tag, first_attrs = parsed.tags[head + 1]
     assert first_tag == "meta" and dict(first_attrs) == {"http-equiv": "Content-Security-Policy", "content": CSP}
-    assert "script-src" not in CSP and "default-src 'none'" in CSP
+    # scripts: the one whose hash the policy names, nothing inline else, no eval (no 'unsafe-*')
+    assert "default-src 'none'" in CSP and f"script-src '{report_html.SCRIPT_HASH}';" in CSP
+    assert "unsafe-inline" not in CSP.split("script-src")[1].split(";")[0] and "unsafe-eval" not in CSP
+    assert CSP.count("script-src") == 1
     # no external reference of any kind in the CSS either
     assert "url(" not in html and "@import" not in html
     return parsed
@@ -162,7 +168,9 @@ def test_evidence_lines_carry_provenance_and_say_how_many_are_left_out(hostile):
     (line,) = shell["evidence"]
     assert line["source"] == "web01/var/log/httpd/access_log" and line["recovered"] is False
     assert isinstance(line["offset"], int) and isinstance(line["line_no"], int) and line["kind"] == "live"
-    assert line["time"].endswith("+09:00") and SCRIPT in line["raw"]
+    # shown on the case's clock (both hosts are in Asia/Tokyo), its UTC for the tooltip
+    assert line["time"] == {"text": "2017-07-15 08:58:21", "utc": "2017-07-14 23:58:21 UTC",
+                            "iso": "2017-07-14T23:58:21Z"} and SCRIPT in line["raw"]
     assert shell["evidence_more"] == shell["event_ids_listed"] - 1 == 2
     html = render(model)
     _assert_inert(html)
@@ -260,7 +268,7 @@ def test_templates_are_autoescaped_and_never_mark_text_safe():
     for template in report_html.TEMPLATES.iterdir():
         source = template.read_text(encoding="utf-8")
         assert "|safe" not in source.replace(" ", "") and "autoescape false" not in source
-        assert "<script" not in source
+        assert source.count("<script") == 1 and "<script>{{ script }}</script>" in source
         # every link is a literal in-page one: nothing from the data ever becomes a link target
         assert re.findall(r'href="([^"]*)"', source) and all(
             re.fullmatch(r"#[a-z]+(\{\{ loop\.index \}\})?", h) for h in re.findall(r'href="([^"]*)"', source))
@@ -301,15 +309,19 @@ def test_address_time_figure_rasterises_dense_data_and_marks_sessions(tmp_path):
 def test_a_no_sign_verdict_is_green_only_when_certain():
     """A low-confidence "no sign" in a green frame reads as "safe": the frame follows the confidence,
     and the first sentence says what the log does not cover."""
+    from zoneinfo import ZoneInfo
+
     from logsalvage.report.model import _verdict
+    from logsalvage.report.times import CaseClock
 
     base = {"exfiltration": "none-found", "db_host": "db01", "reasons": [], "event_ids": [],
             "holes_in_window": [{"start": "2017-10-01T00:00:00+09:00", "end": "2017-11-25T00:00:00+09:00",
                                  "seconds": 55 * 86400}]}
-    low = _verdict({**base, "confidence": "low", "coverage_of_exposure_window": 0.6486}, {}, 5)
+    low = _verdict({**base, "confidence": "low", "coverage_of_exposure_window": 0.6486}, {}, 5,
+                   CaseClock(ZoneInfo("Asia/Tokyo")))
     assert low["frame"] == "unknown"
     assert low["caveat"].startswith("Not established: the database log covers only 64.86 % of the exposure window")
-    assert "(the longest stretch without records: 55 d from 2017-10-01" in low["caveat"]
+    assert "(the longest stretch without records: 55 d from 2017-10-01 00:00:00)" in low["caveat"]
     high = _verdict({**base, "confidence": "high", "coverage_of_exposure_window": 1.0, "holes_in_window": []}, {}, 5)
     assert (high["frame"], high["caveat"]) == ("ok", None)
     assert _verdict({**base, "confidence": "medium", "coverage_of_exposure_window": 0.95}, {}, 5)["frame"] == "warn"

@@ -43,12 +43,25 @@ lies in the window, ``medium`` when coverage ≥ 0.9, else ``low``; ``found`` is
 evidence is a COPY … TO or names a non-application client (``medium`` for whole-table reads through
 the application's address alone);
 ``suspected`` is ``medium`` with coverage ≥ 0.9, else ``low``; ``undetermined`` is ``low``.
+
+Besides the ``reasons`` (sentences for the analyst), the verdict carries the same grounds as data,
+for a reader who does not know the terms (the report words them): ``basis``, one item per reason
+with a ``code`` (``evidence``, ``coverage``, ``coverage_unknown``, ``no_database_log``,
+``no_records_in_window``, ``coverage_too_low``, ``nothing_found``, ``baseline``,
+``maintenance_dump``, ``slow_only``, ``damaged``) and its numbers; and ``theft``, the facts of the
+data that left or may have (None otherwise): when, which tables, by which database user, client
+address and client program, how many statements, through which SQL injection, and — when the
+statements' text is in the URLs of web requests (a web shell running psql) — which web requests
+carried them, on which host, from which address and with how many bytes in their answers. The
+database log does not count rows; ``rows`` is only set when an injection walked them one by one.
 """
 
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import unquote_plus
 
 from logsalvage.continuity.analysis import Options, coverage_model, iso
 from logsalvage.continuity.timeline import ensure_timeline
@@ -64,6 +77,10 @@ MAX_HOLE_S = 3600  # … and no hole in the window longer than this
 MEDIUM_COVERAGE = 0.90
 UNDETERMINED_BELOW = 0.50  # coverage under which absence of evidence says nothing
 SLOW_READ_MS = 60_000  # a customer read this slow moves a lot of rows
+# a web request carrying a statement is logged when it arrived, the statement when it ended (its duration)
+CARRIER_LEAD = timedelta(minutes=15)
+CARRIER_SLACK = timedelta(minutes=1)  # clocks of two hosts
+MIN_STATEMENT_CHARS = 12  # shorter statement texts are too common to tie a request to
 
 T = db.T
 
@@ -77,13 +94,17 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
     if not hosts:
         no_db = "the case holds no PostgreSQL records: nothing shows what the database did"
         if not injected:
-            return _verdict("undetermined", "low", None, [], None, [no_db], []), []
+            return _verdict("undetermined", "low", None, [], None, [no_db], [],
+                            [{"code": "no_database_log"}]), []
         leaving = [f for f in injected if f.detail.get("data_leaving")]
         evidence = leaving or injected
         verdict = "found" if leaving else "suspected"
         reasons = [_lead(bool(leaving), evidence, lambda f: ctx.zone(f.host)), no_db]
+        basis = [_evidence_basis(bool(leaving), evidence), {"code": "no_database_log"}]
         ids = [i for f in evidence for i in f.event_ids][:MAX_EVENT_IDS]
-        return _verdict(verdict, "medium" if leaving else "low", None, [], None, reasons, ids), injected
+        zone = ctx.zone(evidence[0].host)
+        return _verdict(verdict, "medium" if leaving else "low", None, [], None, reasons, ids, basis,
+                        _theft(ctx, evidence, zone)), injected
     h = max(hosts, key=lambda x: (x.statements, x.records, x.host))
     zone = h.zone
     ratio, holes, cov_note = _coverage(ctx, h.host, lo, hi)
@@ -98,7 +119,10 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
                and severity_rank(f.severity) >= severity_rank("medium")]
     leaving = [f for f in counted if f.detail.get("data_leaving")]
     reasons = [_coverage_reason(h.host, ratio, holes, cov_note, lo, hi, zone)]
-    reasons += w.context_reasons(in_window)
+    basis = [_coverage_basis(h.host, ratio, holes, cov_note, lo, hi, zone)]
+    for text, item in w.context(in_window):
+        reasons.append(text)
+        basis.append(item)
     if leaving:
         verdict = "found"
         # a COPY … TO or another client is unambiguous; a new whole-table read by the application's own
@@ -106,18 +130,22 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
         confidence = ("high" if any(f.rule == "exfil.copy_to" or f.detail.get("client_class") != "app"
                                     for f in leaving) else "medium")
         reasons.insert(0, _lead(True, leaving, lambda f: zone))
+        basis.insert(0, _evidence_basis(True, leaving))
         evidence = leaving
     elif counted:
         verdict = "suspected"
         confidence = "medium" if ratio is not None and ratio >= MEDIUM_COVERAGE else "low"
         reasons.insert(0, _lead(False, counted, lambda f: zone))
+        basis.insert(0, _evidence_basis(False, counted))
         evidence = counted
     elif in_window[0] == 0 or ratio is None or ratio < UNDETERMINED_BELOW:
         verdict, confidence, evidence = "undetermined", "low", []
         if in_window[0] == 0:
             reasons.insert(0, "no database record falls inside the exposure window")
+            basis.insert(0, {"code": "no_records_in_window"})
         else:
             reasons.insert(0, "no trace of data leaving, but the log covers too little of the window to say so")
+            basis.insert(0, {"code": "coverage_too_low", "below": UNDETERMINED_BELOW})
     else:
         verdict, evidence = "none-found", []
         long_hole = any(b - a > MAX_HOLE_S for a, b in holes)
@@ -127,14 +155,17 @@ def assess(ctx: Context, window: tuple[datetime, datetime]) -> tuple[dict, list[
                           "application, and no statement outside the application's baseline, inside the window"
                           + (f" ({len(findings)} low-severity or routine finding{'s' * (len(findings) != 1)}: "
                              f"{', '.join(sorted({f.rule for f in findings}))})" if findings else ""))
+        basis.insert(0, {"code": "nothing_found", "set_aside": len(findings)})
     ids = [i for f in evidence for i in f.event_ids][:MAX_EVENT_IDS]
-    return _verdict(verdict, confidence, ratio, holes_out, h.host, reasons, ids), findings
+    theft = _theft(ctx, evidence, zone) if evidence else None
+    return _verdict(verdict, confidence, ratio, holes_out, h.host, reasons, ids, basis, theft), findings
 
 
-def _verdict(verdict, confidence, ratio, holes, host, reasons, ids) -> dict:
+def _verdict(verdict, confidence, ratio, holes, host, reasons, ids, basis, theft=None) -> dict:
     return {"exfiltration": verdict, "confidence": confidence,
             "coverage_of_exposure_window": None if ratio is None else round(ratio, 6),
-            "holes_in_window": holes, "db_host": host, "reasons": reasons, "event_ids": list(ids)}
+            "holes_in_window": holes, "db_host": host, "reasons": reasons, "event_ids": list(ids),
+            "basis": basis, "theft": theft}
 
 
 def _utc(t: datetime) -> datetime:
@@ -178,6 +209,87 @@ def _coverage_reason(host, ratio, holes, note, lo, hi, zone) -> str:
     else:
         text += "; no hole inside it"
     return text
+
+
+def _coverage_basis(host, ratio, holes, note, lo, hi, zone) -> dict:
+    if ratio is None:
+        return {"code": "coverage_unknown", "db_host": host, "note": note,
+                "window": [iso(lo, zone), iso(hi, zone)]}
+    longest = max(holes, key=lambda ab: ab[1] - ab[0]) if holes else None
+    return {"code": "coverage", "db_host": host, "ratio": round(ratio, 6), "window": [iso(lo, zone), iso(hi, zone)],
+            "holes": len(holes), "longest_hole_s": longest[1] - longest[0] if longest else None,
+            "longest_hole_start": iso(longest[0], zone) if longest else None}
+
+
+def _evidence_basis(leaving: bool, evidence: list[Finding]) -> dict:
+    """The verdict's evidence as data: the findings (by id, up to five as in ``_lead``) and how many in all."""
+    return {"code": "evidence", "leaving": leaving, "findings": [f.id for f in evidence[:5]],
+            "total": len(evidence)}
+
+
+def _theft(ctx: Context, evidence: list[Finding], zone) -> dict:
+    """The facts of the data that left (or may have), from the findings the verdict rests on."""
+    tables: set[str] = set()
+    for f in evidence:  # (a new fingerprint's customer_tables is a flag, not a list)
+        named = [v for v in (f.detail.get(k) for k in ("customer_tables", "tables", "relations"))
+                 if isinstance(v, list)]
+        tables.update(named[0] if named else ())
+    on_db = [f for f in evidence if f.rule != "exfil.sqli_extraction"]
+    injected = [f for f in evidence if f.rule == "exfil.sqli_extraction"]
+    ids = sorted({i for f in on_db for i in f.event_ids})
+    programs = [r[0] for r in ctx.query(
+        "SELECT DISTINCT db_application FROM events WHERE event_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND db_application IS NOT NULL AND db_application NOT IN ('', '[unknown]') ORDER BY 1", [ids])] if ids else []
+    clients = sorted({c for f in on_db for c in f.sources})
+    walked = [f.detail["rows_walked"] for f in injected if f.detail.get("rows_walked")]
+    return {
+        "first": min(f.first_seen for f in evidence).astimezone(zone).isoformat(),
+        "last": max(f.last_seen for f in evidence).astimezone(zone).isoformat(),
+        "db_host": on_db[0].host if on_db else None,
+        "tables": sorted(tables),
+        "db_users": sorted({f.detail["user"] for f in on_db if f.detail.get("user")}),
+        "clients": clients,
+        "client_hosts": {c: h for c in clients for h, addresses in sorted(ctx.settings.host_addresses.items())
+                         if c in addresses},
+        "client_programs": programs,
+        "statements": sum(f.count for f in on_db),
+        "copy_to": sorted({f.detail["target"] for f in on_db
+                           if f.rule == "exfil.copy_to" and f.detail.get("target")}),
+        "injection": [{"host": f.host, "script": f.detail.get("script"), "parameter": f.detail.get("parameter"),
+                       "sources": list(f.sources), "requests": f.count, "answered": f.detail.get("answered"),
+                       "bytes": f.detail.get("bytes")} for f in injected],
+        "rows": sum(w["distinct"] for w in walked) if walked else None,
+        "web": _carriers(ctx, on_db, zone),
+    }
+
+
+def _carriers(ctx: Context, evidence: list[Finding], zone) -> dict | None:
+    """The web requests whose URL carries the text of an evidence statement (psql run through a web
+    shell: ``?c=psql … -c "COPY …"``), logged up to ``CARRIER_LEAD`` before the statement ended."""
+    found: dict[str, tuple] = {}
+    for f in evidence:
+        statement = " ".join(str(f.detail.get("example") or "").split()).rstrip("…").strip()
+        words = re.findall(r"[A-Za-z0-9_]{4,}", statement)
+        if len(statement) < MIN_STATEMENT_CHARS or not words:
+            continue
+        # letters and digits pass URL encoding unchanged: the statement's longest word filters in SQL
+        rows = ctx.query("""
+            SELECT event_id, ts_utc, host, url_path, url_query, source_ip, bytes FROM events
+            WHERE url_query IS NOT NULL AND ts_utc BETWEEN ? AND ?
+              AND contains(lower(url_query), ?)
+            ORDER BY ts_utc, event_id""", [f.first_seen - CARRIER_LEAD, f.last_seen + CARRIER_SLACK,
+                                           max(words, key=len).lower()])
+        for row in rows:
+            if statement in " ".join(unquote_plus(row[4]).split()):
+                found[row[0]] = row
+    if not found:
+        return None
+    rows = sorted(found.values(), key=lambda r: (r[1], r[0]))
+    return {"hosts": sorted({r[2] for r in rows}), "scripts": sorted({r[3] for r in rows if r[3]}),
+            "sources": sorted({r[5] for r in rows if r[5]}), "requests": len(rows),
+            "bytes": sum(r[6] or 0 for r in rows) if any(r[6] is not None for r in rows) else None,
+            "first": rows[0][1].astimezone(zone).isoformat(), "last": rows[-1][1].astimezone(zone).isoformat(),
+            "event_ids": [r[0] for r in rows]}
 
 
 def _lead(leaving: bool, evidence: list[Finding], zone_of) -> str:
@@ -399,26 +511,35 @@ class _Window:
                        (g["client"],) if g["client"] else (), g["ids"], detail)
 
     # -- reasons ----------------------------------------------------------------------------------
-    def context_reasons(self, in_window) -> list[str]:
+    def context(self, in_window) -> list[tuple[str, dict]]:
+        """The verdict's context: each reason as a sentence for the analyst and as data (``basis``)."""
         h, out = self.h, []
         basis = "inferred" if h.app_clients_inferred else "from the case config"
         app = ", ".join(h.app_clients) or "none found"
-        out.append(f"baseline: {len(h.established)} established statement fingerprints of the application "
-                   f"({app}, {basis}; users {', '.join(h.app_users) or 'unknown'}); the window holds "
-                   f"{in_window[0]:,} database records, {in_window[1]:,} of them logged statements")
+        out.append((f"baseline: {len(h.established)} established statement fingerprints of the application "
+                    f"({app}, {basis}; users {', '.join(h.app_users) or 'unknown'}); the window holds "
+                    f"{in_window[0]:,} database records, {in_window[1]:,} of them logged statements",
+                    {"code": "baseline", "statements": len(h.established), "app_clients": list(h.app_clients),
+                     "app_clients_inferred": h.app_clients_inferred, "app_users": list(h.app_users),
+                     "records_in_window": in_window[0], "statements_in_window": in_window[1]}))
         for p, inside, outside in self.maint_patterns:
-            out.append(f"COPY … TO stdout by {p.user} from {p.client} is the {db.local_kind(p.client)} "
-                       f"(daily around {db._hhmm(p.usual_minute)}, {inside} runs in the window, {outside} outside): "
-                       "set aside")
+            out.append((f"COPY … TO stdout by {p.user} from {p.client} is the {db.local_kind(p.client)} "
+                        f"(daily around {db._hhmm(p.usual_minute)}, {inside} runs in the window, {outside} outside): "
+                        "set aside",
+                        {"code": "maintenance_dump", "user": p.user, "client": p.client,
+                         "socket": p.client == "[local]", "time_of_day": db._hhmm(p.usual_minute),
+                         "runs_in_window": inside, "runs_outside": outside}))
         row = self.ctx.query(f"""SELECT count(*) FILTER (WHERE event_type = 'postgresql.statement'),
                                         min(duration_ms) FILTER (WHERE event_type = 'postgresql.duration')
                                  FROM {T} WHERE host = ?""", [h.host])[0]
         if not row[0] and row[1] is not None:
-            out.append(f"only statements slower than about {row[1]:.0f} ms (the shortest logged duration), errors "
-                       "and connection problems are logged: a quick query returning few rows leaves no trace, a "
-                       "dump of a large table does")
+            out.append((f"only statements slower than about {row[1]:.0f} ms (the shortest logged duration), errors "
+                        "and connection problems are logged: a quick query returning few rows leaves no trace, a "
+                        "dump of a large table does",
+                        {"code": "slow_only", "threshold_ms": round(row[1])}))
         if h.damaged:
-            out.append(f"{h.damaged:,} salvaged record(s) whose statement text recovery garbled (repeated, missing "
-                       "or cut chunk lines of the application's statements) were set aside")
+            out.append((f"{h.damaged:,} salvaged record(s) whose statement text recovery garbled (repeated, missing "
+                        "or cut chunk lines of the application's statements) were set aside",
+                        {"code": "damaged", "records": h.damaged}))
         return out
 

@@ -1,11 +1,14 @@
 """``report.html``: the report model rendered as one self-contained HTML file.
 
 One file that opens offline and loads nothing: the CSS is inline, the figures are embedded as PNG
-``data:`` URIs, there is no script, no link and no external font, and a Content-Security-Policy
-forbids anything else. Every text from the evidence is attacker-controlled, so:
+``data:`` URIs, there is no link and no external font, and one script (``filters.js``: search
+and filters over the analyst's part, complete without it) allowed by its SHA-256 in the
+Content-Security-Policy, which forbids anything else (no other script, no eval, no network). The
+script only reads text and shows or hides elements. Every text from the evidence is
+attacker-controlled, so:
 
 * every template expression is HTML-escaped (Jinja2 autoescape for all templates; nothing is
-  marked safe);
+  marked safe but the tool's own two constants, the policy and the script);
 * control and format characters (C0/C1 controls but newline and tab, U+2028/U+2029, bidirectional
   overrides, zero-width characters, lone surrogates) are shown as ``\\xNN``/``\\uNNNN`` escapes, so
   nothing invisible can reorder or hide what the analyst reads;
@@ -17,6 +20,7 @@ The same model gives the same bytes: no clock is read here.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import unicodedata
 from pathlib import Path
@@ -26,9 +30,12 @@ from markupsafe import Markup
 
 REPORT_FILE = "report.html"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# the report's one script, written into the page as it is (the tool's own constant) and allowed by its hash
+SCRIPT = (Path(__file__).resolve().parent / "filters.js").read_text(encoding="utf-8")
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
 # written as it is into the template's first <meta> (a constant, not a value: no escaping to undo)
-CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
-       "form-action 'none'")
+CSP = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src '{SCRIPT_HASH}'; "
+       "base-uri 'none'; form-action 'none'")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 _INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))
@@ -98,9 +105,12 @@ def render(model: dict) -> str:
     for host in model["coverage"]["hosts"]:
         for figure in host.get("figures") or []:
             images[figure["png"]] = png_data_uri(figure["png"])
-    text = _environment().get_template("report.html.j2").render(model=model, images=images)
+    text = _environment().get_template("report.html.j2").render(model=model, images=images, csp=Markup(CSP),
+                                                               script=Markup(SCRIPT))
     if f'content="{CSP}"' not in text[:600]:  # the template and this module must agree
         raise RuntimeError("the report template lost its Content-Security-Policy")
+    if text.count("<script>") != 1 or f"<script>{SCRIPT}</script>" not in text:
+        raise RuntimeError("the report's script is not the one its Content-Security-Policy allows")
     return text
 
 

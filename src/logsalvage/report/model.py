@@ -3,8 +3,13 @@
 Reads the case (the findings of ``detect``, continuity, agreement, the events behind each finding,
 the sources and issues) and draws the figures; it renders nothing. Every value is a string, a
 number, a bool, None, or a list/dict of those, already in the order the report shows it, so the
-same case gives the same dict (and ``report.html`` the same bytes). Times are shown in each host's
-zone as decided at ingest, with their UTC offset.
+same case gives the same dict (and ``report.html`` the same bytes). Times are shown on one clock
+(``times.CaseClock``): the zone the hosts share, else UTC, stated once at the top; a standalone time
+is a *stamp* (its text in that zone, its UTC for the tooltip), a time inside a sentence its text.
+
+The model has two parts, as the report does: ``decision`` — the first screen for the decision maker
+(the theft's facts, the verdict's grounds in plain words, the story, what to do now) — and the rest,
+for the analyst, with the detectors' own terms and identifiers.
 
 Text from the evidence stays as it is here: escaping is the renderer's job, and it escapes all of it.
 """
@@ -16,19 +21,19 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from logsalvage import __version__
 from logsalvage.continuity.agreement import compare_in_case
-from logsalvage.continuity.analysis import case_continuity, host_zone
+from logsalvage.continuity.analysis import case_continuity
 from logsalvage.detect.model import SEVERITIES
 from logsalvage.errors import UsageError
-from logsalvage.report import audit_section
+from logsalvage.report import audit_section, filters, narrative, next_steps, plain_language, theft
 from logsalvage.report.figures import write_continuity_figures
 from logsalvage.report.durations import duration_label
 from logsalvage.report.plots import address_time_figure
+from logsalvage.report.times import CaseClock
 from logsalvage.store import CaseStore
 from logsalvage.summary import case_summary
 
@@ -98,7 +103,7 @@ def build(store: CaseStore, case_dir: Path, findings: Mapping, *, figures_dir: P
     in the case facts) are whatever the caller wants on record, e.g. the case config used."""
     case_dir, figures_dir = Path(case_dir), Path(figures_dir)
     continuity = case_continuity(store)  # builds the merged timeline when it is not current
-    zones = _Zones(store)
+    clock = CaseClock.for_case(store)
     raw_findings = list(findings.get("findings") or [])
     raw_milestones = list(findings.get("milestones") or [])
     verdict = dict(findings.get("verdict") or {})
@@ -112,27 +117,31 @@ def build(store: CaseStore, case_dir: Path, findings: Mapping, *, figures_dir: P
         if m.get("kind") == "ftp_upload_session":
             wanted.update(m.get("event_ids") or [])
     wanted.update(_first(verdict.get("event_ids"), evidence_lines))
-    events = _events(store, sorted(wanted), zones)
+    events = _events(store, sorted(wanted), clock)
 
     attribution = findings.get("attribution") or {}
-    finding_models = [_finding(i, f, events, attribution, evidence_lines) for i, f in enumerate(raw_findings)]
-    milestones = [_milestone(i, m, events) for i, m in enumerate(raw_milestones)]
-    hosts = [_host(store, h) for h in continuity["hosts"]]
-    figures = _figures(store, figures_dir, hosts, raw_milestones, events, zones)
+    finding_models = [_finding(i, f, events, attribution, evidence_lines, clock) for i, f in enumerate(raw_findings)]
+    milestones = [_milestone(i, m, events, clock) for i, m in enumerate(raw_milestones)]
+    hosts = [_host(store, h, clock) for h in continuity["hosts"]]
+    figures = _figures(store, figures_dir, hosts, raw_milestones, events, clock)
     for h in hosts:
         h["figures"] = figures.get(h["name"], [])
         for x in h["ftp_sessions"]:
             del x["epoch_start"], x["epoch_end"]
 
+    filter_options = filters.build(finding_models, milestones)  # (adds each one's filter keys)
     summary = case_summary(store)
+    audit = audit_section.build(case_dir)  # "What to change" (None without an audit)
     return {
         "title": "logsalvage incident report",
         "case_dir": str(case_dir),
         "tool": _tool(findings),
         "report_version": __version__,
-        "generated": findings.get("generated"),
-        "verdict": _verdict(verdict, events, evidence_lines),
-        "exposure_window": _window(findings.get("exposure_window")),
+        "generated": clock.stamp(findings.get("generated")),
+        "time_zone": clock.statement(_year(summary.get("first"))),
+        "decision": _decision(findings, raw_findings, raw_milestones, verdict, summary, audit, clock),
+        "verdict": _verdict(verdict, events, evidence_lines, clock),
+        "exposure_window": _window(findings.get("exposure_window"), clock),
         "key_steps": _key_steps(milestones),
         "milestones": milestones,
         "milestone_kinds": sorted({m["kind"] for m in milestones}),
@@ -142,23 +151,40 @@ def build(store: CaseStore, case_dir: Path, findings: Mapping, *, figures_dir: P
         "findings_total": len(finding_models),
         "evidence_lines": evidence_lines,
         "attribution": _attribution(attribution, finding_models),
-        "facts": _facts(store, summary, findings, parameters, evidence_lines),
-        "audit": audit_section.build(case_dir),  # "What to change" (None without an audit)
+        "facts": _facts(store, summary, findings, parameters, evidence_lines, clock),
+        "audit": audit,
+        "filters": filter_options,
     }
 
 
+def _decision(findings: Mapping, raw_findings: list, raw_milestones: list, verdict: Mapping, summary: Mapping,
+              audit: dict | None, clock: CaseClock) -> dict:
+    """The first screen, in words for the decision maker: no rule, finding or event identifier."""
+    facts = theft.facts(verdict, raw_findings, raw_milestones, clock)
+    by_id = {f.get("id"): f for f in raw_findings if f.get("id")}
+    critical = [f for f in raw_findings if f.get("severity") == "critical"]
+    return {
+        "theft": facts,
+        "reasons": plain_language.basis_sentences(
+            plain_language.verdict_basis(verdict, bool(findings.get("exposure_window"))), by_id, clock),
+        "story": narrative.paragraph(findings=raw_findings, milestones=raw_milestones, verdict=verdict,
+                                     exposure_window=findings.get("exposure_window"),
+                                     sources=list(summary.get("sources") or []), clock=clock, theft=facts),
+        "next_steps": next_steps.steps(findings=raw_findings, milestones=raw_milestones, verdict=verdict,
+                                       audit=audit, clock=clock, theft=facts),
+        "critical": [{"sentence": plain_language.finding_sentence(f), "host": f.get("host"),
+                      "first_seen": clock.stamp(f.get("first_seen"))} for f in critical],
+    }
+
+
+def _year(iso: str | None) -> int | None:
+    try:
+        return datetime.fromisoformat(iso).year if iso else None
+    except ValueError:
+        return None
+
+
 # -- values ------------------------------------------------------------------------------------
-
-def show_time(iso: str | None) -> str | None:
-    """'2017-07-15T08:58:21+09:00' -> '2017-07-15 08:58:21 +09:00' (the offset kept: times are proof)."""
-    if not iso:
-        return iso
-    text = str(iso).replace("T", " ", 1)
-    for i in range(len(text) - 1, 10, -1):
-        if text[i] in "+-" or text[i] == "Z":
-            return text[:i] + " " + text[i:]
-    return text
-
 
 def percent(ratio: float | None) -> str | None:
     return None if ratio is None else f"{ratio * 100:.2f} %"
@@ -180,29 +206,23 @@ def as_text(value) -> str:
     return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + f" … ({len(text) - DETAIL_CHARS:,} more characters)"
 
 
-def _pairs(detail: Mapping | None) -> list[list[str]]:
-    return [[str(k), as_text(v)] for k, v in (detail or {}).items()]
+def _pairs(detail: Mapping | None, clock: CaseClock) -> list[list[str]]:
+    """A detail's keys and values as text, the times in it on the report's clock."""
+    return [[str(k), clock.in_text(as_text(v))] for k, v in (detail or {}).items()]
 
 
 def _seconds_between(start_iso: str, end_iso: str) -> int:
     return int((datetime.fromisoformat(end_iso) - datetime.fromisoformat(start_iso)).total_seconds())
 
 
-class _Zones:
-    """Each host's zone, asked once."""
-
-    def __init__(self, store: CaseStore):
-        self.store, self.cache = store, {}
-
-    def __call__(self, host: str) -> ZoneInfo:
-        if host not in self.cache:
-            self.cache[host] = host_zone(self.store, host)
-        return self.cache[host]
+def _text(stamp: dict | None) -> str:
+    """A stamp's text, for a sentence."""
+    return stamp["text"] if stamp else "—"
 
 
 # -- evidence lines ----------------------------------------------------------------------------
 
-def _events(store: CaseStore, ids: list[str], zones: _Zones) -> dict[str, dict]:
+def _events(store: CaseStore, ids: list[str], clock: CaseClock) -> dict[str, dict]:
     if not ids:
         return {}
     rows = store.query("""
@@ -216,7 +236,7 @@ def _events(store: CaseStore, ids: list[str], zones: _Zones) -> dict[str, dict]:
         out[event_id] = {
             "event_id": event_id, "missing": False,
             "epoch": int(ts.timestamp()) if ts is not None else None,
-            "time": show_time(ts.astimezone(zones(host)).isoformat()) if ts is not None else None,
+            "time": clock.stamp(ts),
             "host": host, "source": path + (f"!{member}" if member else ""), "source_id": source_id, "kind": kind,
             "offset": offset, "line_no": line_no, "recovered": bool(recovered),
             "raw": raw if len(raw) <= RAW_CHARS else raw[:RAW_CHARS],
@@ -245,9 +265,9 @@ def _lines(ids: list[str], events: dict[str, dict], limit: int) -> tuple[list[di
 
 # -- verdict, window, milestones ----------------------------------------------------------------
 
-def _verdict(v: dict, events: dict, limit: int) -> dict:
+def _verdict(v: dict, events: dict, limit: int, clock: CaseClock = CaseClock()) -> dict:
     ratio = v.get("coverage_of_exposure_window")
-    holes = [{"start": show_time(h.get("start")), "end": show_time(h.get("end")),
+    holes = [{"start": clock.stamp(h.get("start")), "end": clock.stamp(h.get("end")),
               "seconds": h.get("seconds"), "duration": duration_label(h.get("seconds") or 0)}
              for h in v.get("holes_in_window") or []]
     db_host = v.get("db_host")
@@ -257,10 +277,10 @@ def _verdict(v: dict, events: dict, limit: int) -> dict:
         sentence = (f"The database log{f' of {db_host}' if db_host else ''} covers {percent(ratio)} of the "
                     "exposure window")
         if holes:
-            longest = max(holes, key=lambda h: (h["seconds"] or 0, h["start"] or ""))
+            longest = _longest(holes)
             sentence += (f"; {len(holes)} stretch{'es' * (len(holes) != 1)} inside it "
                          f"{'are' if len(holes) != 1 else 'is'} not covered, the longest {longest['duration']} "
-                         f"from {longest['start']}.")
+                         f"from {_text(longest['start'])}.")
         else:
             sentence += "; no stretch of it is missing."
     lines, more = _lines(list(v.get("event_ids") or []), events, limit)
@@ -270,7 +290,12 @@ def _verdict(v: dict, events: dict, limit: int) -> dict:
             "frame": verdict_frame(verdict, confidence), "caveat": _caveat(verdict, confidence, ratio, holes),
             "confidence": confidence, "coverage": ratio, "coverage_pct": percent(ratio),
             "coverage_sentence": sentence, "holes": holes, "db_host": db_host,
-            "reasons": [str(r) for r in v.get("reasons") or []], "evidence": lines, "evidence_more": more}
+            "reasons": [clock.in_text(str(r)) for r in v.get("reasons") or []], "evidence": lines,
+            "evidence_more": more}
+
+
+def _longest(holes: list[dict]) -> dict:
+    return max(holes, key=lambda h: (h["seconds"] or 0, h["start"]["iso"] if h["start"] else ""))
 
 
 def verdict_frame(verdict: str, confidence: str) -> str:
@@ -295,16 +320,16 @@ def _caveat(verdict: str, confidence: str, ratio: float | None, holes: list[dict
     text = (f"Not established: the database log covers only {percent(ratio)} of the exposure window; "
             "nothing can be said about the rest")
     if holes:
-        longest = max(holes, key=lambda h: (h["seconds"] or 0, h["start"] or ""))
-        text += f" (the longest stretch without records: {longest['duration']} from {longest['start']})"
+        longest = _longest(holes)
+        text += f" (the longest stretch without records: {longest['duration']} from {_text(longest['start'])})"
     return text + "."
 
 
-def _window(w: Mapping | None) -> dict | None:
+def _window(w: Mapping | None, clock: CaseClock) -> dict | None:
     if not w:
         return None
     seconds = _seconds_between(w["start"], w["end"])
-    return {"start": show_time(w["start"]), "end": show_time(w["end"]), "seconds": seconds,
+    return {"start": clock.stamp(w["start"]), "end": clock.stamp(w["end"]), "seconds": seconds,
             "duration": duration_label(seconds)}
 
 
@@ -312,13 +337,14 @@ def milestone_label(kind: str) -> str:
     return MILESTONE_LABELS.get(kind) or (kind.replace("_", " ").capitalize() if kind else "milestone")
 
 
-def _milestone(index: int, m: Mapping, events: dict) -> dict:
+def _milestone(index: int, m: Mapping, events: dict, clock: CaseClock) -> dict:
     lines, more = _lines(list(m.get("event_ids") or []), events, MILESTONE_LINES)
-    detail = _pairs(m.get("detail"))
+    detail = _pairs(m.get("detail"), clock)
     kind = str(m.get("kind") or "")
-    return {"index": index, "kind": kind, "label": milestone_label(kind), "time": show_time(m.get("time")),
+    return {"index": index, "kind": kind, "label": milestone_label(kind), "time": clock.stamp(m.get("time")),
             "iso": m.get("time"), "host": m.get("host"), "detail": detail,
-            "summary": "; ".join(f"{k}: {v}" for k, v in detail), "evidence": lines, "evidence_more": more}
+            "summary": plain_language.step_summary(m.get("detail"), clock, as_text),
+            "evidence": lines, "evidence_more": more}
 
 
 def _key_steps(milestones: list[dict]) -> list[dict]:
@@ -357,17 +383,17 @@ def _where(info: Mapping | None) -> str:
     return " · ".join(map(str, parts)) or "unknown"
 
 
-def _finding(index: int, f: Mapping, events: dict, attribution: Mapping, limit: int) -> dict:
+def _finding(index: int, f: Mapping, events: dict, attribution: Mapping, limit: int, clock: CaseClock) -> dict:
     ids = list(f.get("event_ids") or [])
     lines, more = _lines(ids, events, limit)
     rule = str(f.get("rule") or "")
     return {
         "index": index, "id": f.get("id"), "rule": rule, "family": rule.split(".", 1)[0],
         "title": f.get("title"), "severity": f.get("severity") or "info", "host": f.get("host"),
-        "first_seen": show_time(f.get("first_seen")), "last_seen": show_time(f.get("last_seen")),
+        "first_seen": clock.stamp(f.get("first_seen")), "last_seen": clock.stamp(f.get("last_seen")),
         "count": f.get("count"),
         "sources": [{"address": a, "where": _where(attribution.get(a))} for a in f.get("sources") or []],
-        "detail": _pairs(f.get("detail")),
+        "detail": _pairs(f.get("detail"), clock),
         "evidence": lines, "evidence_more": more, "event_ids_listed": len(ids),
         "event_ids_truncated": bool(f.get("event_ids_truncated")),
     }
@@ -420,15 +446,16 @@ def _attribution(attribution: Mapping, findings: list[dict]) -> list[dict]:
 
 # -- continuity --------------------------------------------------------------------------------
 
-def _span(span: Mapping) -> dict:
-    return {"start": show_time(span.get("start")), "end": show_time(span.get("end")),
+def _span(span: Mapping, clock: CaseClock) -> dict:
+    return {"start": clock.stamp(span.get("start")), "end": clock.stamp(span.get("end")),
             "seconds": span.get("seconds"), "duration": duration_label(span.get("seconds") or 0)}
 
 
-def _host(store: CaseStore, h: Mapping) -> dict:
+def _host(store: CaseStore, h: Mapping, clock: CaseClock) -> dict:
     name = h["name"]
     heartbeat = h.get("heartbeat")
-    holes = [{"start": show_time(x["start"]), "end": show_time(x["end"]), "seconds": x["seconds"],
+    span = _span(h["span"], clock)
+    holes = [{"start": clock.stamp(x["start"]), "end": clock.stamp(x["end"]), "seconds": x["seconds"],
               "duration": duration_label(x["seconds"]), "missing_heartbeats": x.get("missing_heartbeats")}
              for x in h.get("holes") or []]
     cov = h.get("coverage")
@@ -437,37 +464,37 @@ def _host(store: CaseStore, h: Mapping) -> dict:
     if heartbeat:
         how = (f"its {stream} log carries a record every {duration_label(heartbeat['period_s'])} "
                f"(heartbeat), so a silence longer than {h.get('k', 2)} periods is a hole")
-        longest = max(holes, key=lambda x: (x["seconds"], x["start"])) if holes else None
-        sentence = (f"{name}: {percent(ratio)} of {_span(h['span'])['start']} → {_span(h['span'])['end']} "
-                    f"({_span(h['span'])['duration']}) is covered; "
+        longest = _longest(holes) if holes else None
+        sentence = (f"{name}: {percent(ratio)} of {_text(span['start'])} → {_text(span['end'])} "
+                    f"({span['duration']}) is covered; "
                     + (f"{len(holes)} hole{'s' * (len(holes) != 1)}, the longest {longest['duration']} from "
-                       f"{longest['start']}." if longest else "no holes."))
+                       f"{_text(longest['start'])}." if longest else "no holes."))
     else:
         how = "no periodic record was found in its logs: their completeness cannot be proven"
-        sentence = (f"{name}: records from {_span(h['span'])['start']} to {_span(h['span'])['end']}; "
+        sentence = (f"{name}: records from {_text(span['start'])} to {_text(span['end'])}; "
                     "continuity not proven (no heartbeat).")
     kinds = [{"kind": k, "ratio": c.get("ratio"), "pct": percent(c.get("ratio")),
               "covered": duration_label(c.get("covered_s") or 0)}
              for k, c in (h.get("coverage_by_kind") or {}).items()]
-    others = [{"format": f, "records": o["records"], "start": show_time(o["start"]), "end": show_time(o["end"])}
+    others = [{"format": f, "records": o["records"], "start": clock.stamp(o["start"]), "end": clock.stamp(o["end"])}
               for f, o in sorted((h.get("other_records") or {}).items())]
     seams = [{**{k: s.get(k) for k in ("chain", "format", "from", "to", "from_kind", "to_kind", "gap_s", "ok",
                                        "overlap", "rotation_mark", "gap_covered_by_other_sources",
                                        "last_record", "first_record")},
-              "last": show_time(s.get("last")), "first": show_time(s.get("first")),
+              "last": clock.stamp(s.get("last")), "first": clock.stamp(s.get("first")),
               "gap": duration_label(s.get("gap_s") or 0),
               "gap_covered_pct": percent(s.get("gap_covered_by_other_sources"))}
              for s in h.get("seams") or []]
     sources = [{"kind": s["kind"], "path": s["path"], "format": s["format"], "source_id": s["source_id"],
-                "start": show_time(s["start"]), "end": show_time(s["end"]), "events": s["events"],
+                "start": clock.stamp(s["start"]), "end": clock.stamp(s["end"]), "events": s["events"],
                 "coverage_of_own_span": percent(s.get("coverage_of_own_span")), "heartbeats": s.get("heartbeats")}
                for s in h.get("sources") or []]
-    periods = [{"kind": p["kind"], "start": show_time(p["start"]), "end": show_time(p["end"]),
+    periods = [{"kind": p["kind"], "start": clock.stamp(p["start"]), "end": clock.stamp(p["end"]),
                 "duration": duration_label(_seconds_between(p["start"], p["end"])),
                 "events": p["events"], "interleaved": p["interleaved"], "sources": list(p["sources"])}
                for p in h.get("periods") or []]
     return {
-        "name": name, "time_zone": h.get("time_zone"), "span": _span(h["span"]), "stream": stream,
+        "name": name, "time_zone": h.get("time_zone"), "span": span, "stream": stream,
         "records": h.get("records"), "how": how, "sentence": sentence, "note": h.get("note"),
         "heartbeat": ({"pattern": heartbeat.get("pattern"), "period": duration_label(heartbeat["period_s"]),
                        "period_s": heartbeat["period_s"], "records": heartbeat.get("records"),
@@ -476,7 +503,7 @@ def _host(store: CaseStore, h: Mapping) -> dict:
         "coverage": ratio, "coverage_pct": percent(ratio), "holes": holes, "coverage_by_kind": kinds,
         "other_records": others, "periods": periods, "seams": seams,
         "seams_not_ok": sum(1 for s in seams if s["ok"] is False), "sources": sources,
-        "agreement": _agreement(store, name),
+        "agreement": _agreement(store, name, clock),
     }
 
 
@@ -485,7 +512,7 @@ _CAUSE_LABELS = {"line_end_lost": "line end lost", "header_lost": "header lost",
                  "other": "other"}
 
 
-def _agreement(store: CaseStore, host: str) -> list[dict]:
+def _agreement(store: CaseStore, host: str, clock: CaseClock) -> list[dict]:
     """Preserved files (live, backup) against salvaged records, for each side the host has."""
     kinds = {r[0] for r in store.query("SELECT DISTINCT kind FROM sources WHERE host = ?", [host])}
     if "salvage" not in kinds:
@@ -501,14 +528,15 @@ def _agreement(store: CaseStore, host: str) -> list[dict]:
             continue
         out.append({
             "a": side, "b": "salvage", "unavailable": None,
-            "overlap": ({"start": show_time(r["overlap"]["start"]), "end": show_time(r["overlap"]["end"])}
+            "overlap": ({"start": clock.stamp(r["overlap"]["start"]), "end": clock.stamp(r["overlap"]["end"])}
                         if r.get("overlap") else None),
             "a_events": r.get("a_events"), "b_events": r.get("b_events"), "matched": r.get("matched"),
             "ratio": r.get("agreement_ratio"), "pct": percent(r.get("agreement_ratio")),
             "mismatches": [{"cause": c, "label": _CAUSE_LABELS.get(c, c), "count": n}
                            for c, n in (r.get("mismatches") or {}).items()],
-            "missing_in_a": r.get("missing_in_a"), "missing_in_b": r.get("missing_in_b"), "note": r.get("note"),
-            "examples": [{"cause": _CAUSE_LABELS.get(e["cause"], e["cause"]), "time": show_time(e.get("time")),
+            "missing_in_a": r.get("missing_in_a"), "missing_in_b": r.get("missing_in_b"),
+            "note": clock.in_text(r.get("note")),
+            "examples": [{"cause": _CAUSE_LABELS.get(e["cause"], e["cause"]), "time": clock.stamp(e.get("time")),
                           "a_event": e.get("a_event"), "b_event": e.get("b_event"), "a": e.get("a"), "b": e.get("b")}
                          for e in r.get("examples") or []],
         })
@@ -551,7 +579,7 @@ def _ipv4_numbers(addresses: np.ndarray) -> np.ndarray:
 
 
 def _figures(store: CaseStore, figures_dir: Path, hosts: list[dict], milestones: list, events: dict,
-             zones: _Zones) -> dict[str, list[dict]]:
+             clock: CaseClock) -> dict[str, list[dict]]:
     """Draw every figure; each host's (in report order), and the FTP sessions marked on its figure 4."""
     written = write_continuity_figures(store, figures_dir)
     webs = set(web_hosts(store))
@@ -567,8 +595,8 @@ def _figures(store: CaseStore, figures_dir: Path, hosts: list[dict], milestones:
             if name == "addresses":
                 if host not in webs:
                     continue
-                h["ftp_sessions"] = ftp_sessions(host, milestones, events, zones(host))
-                _address_figure(store, host, figures_dir / f"{stem}-addresses", h["ftp_sessions"], zones)
+                h["ftp_sessions"] = ftp_sessions(host, milestones, events, clock)
+                _address_figure(store, host, figures_dir / f"{stem}-addresses", h["ftp_sessions"], clock)
             elif png not in written:
                 continue
             found[name] = {"name": name, "number": _FIGURE_NUMBER.get(name), "caption": FIGURE_CAPTIONS[name],
@@ -577,7 +605,7 @@ def _figures(store: CaseStore, figures_dir: Path, hosts: list[dict], milestones:
     return by_host
 
 
-def ftp_sessions(host: str, milestones: list, events: dict, zone: ZoneInfo) -> list[dict]:
+def ftp_sessions(host: str, milestones: list, events: dict, clock: CaseClock) -> list[dict]:
     """The host's FTP upload sessions, numbered in time order: first to last record of each."""
     out = []
     for m in milestones:
@@ -593,14 +621,13 @@ def ftp_sessions(host: str, milestones: list, events: dict, zone: ZoneInfo) -> l
         number = len(out) + 1
         source = detail.get("source")
         out.append({"number": number, "epoch_start": min(times), "epoch_end": max(times),
-                    "start": show_time(datetime.fromtimestamp(min(times), zone).isoformat()),
-                    "end": show_time(datetime.fromtimestamp(max(times), zone).isoformat()),
+                    "start": clock.stamp(min(times)), "end": clock.stamp(max(times)),
                     "source": source, "user": detail.get("user"), "uploads": as_text(detail.get("uploads") or []),
                     "label": f"#{number} {source}" if source else f"#{number}"})
     return out
 
 
-def _address_figure(store: CaseStore, host: str, stem: Path, sessions: list[dict], zones: _Zones) -> list[Path]:
+def _address_figure(store: CaseStore, host: str, stem: Path, sessions: list[dict], clock: CaseClock) -> list[Path]:
     # each record once (the merged timeline's key), whichever sources hold copies of it
     cols = store.columns("""
         SELECT sec, any_value(source_ip ORDER BY rank, source_id, "offset") AS ip,
@@ -613,7 +640,7 @@ def _address_figure(store: CaseStore, host: str, stem: Path, sessions: list[dict
     numbers = _ipv4_numbers(cols["ip"]) if len(cols["sec"]) else np.zeros(0, dtype=np.int64)
     keep = numbers >= 0
     statuses = np.asarray(cols["status"], dtype=np.float64) if len(cols["sec"]) else np.zeros(0)
-    tz = zones(host).key
+    tz = clock.name  # the report's one zone
     not_shown = int((~keep).sum())
     title = f"{host}: web requests by source address and time ({tz})"
     if not_shown:
@@ -630,8 +657,9 @@ def _not_covered(hosts: list[dict], summary: Mapping) -> list[str]:
     for h in hosts:
         if h["heartbeat"] is None:
             out.append(f"{h['name']}: no heartbeat, so no stretch of its logs can be proven complete.")
-        for hole in sorted(h["holes"], key=lambda x: (-x["seconds"], x["start"]))[:5]:
-            out.append(f"{h['name']}: nothing from {hole['start']} to {hole['end']} ({hole['duration']}).")
+        for hole in sorted(h["holes"], key=lambda x: (-x["seconds"], _text(x["start"])))[:5]:
+            out.append(f"{h['name']}: nothing from {_text(hole['start'])} to {_text(hole['end'])} "
+                       f"({hole['duration']}).")
         if len(h["holes"]) > 5:
             out.append(f"{h['name']}: {len(h['holes']) - 5} shorter hole(s), listed under continuity below.")
         if h["heartbeat"] is not None and h["other_records"]:
@@ -670,11 +698,11 @@ def _issues(store: CaseStore) -> list[dict]:
 
 
 def _facts(store: CaseStore, summary: Mapping, findings: Mapping, parameters: Mapping | None,
-           evidence_lines: int) -> dict:
+           evidence_lines: int, clock: CaseClock) -> dict:
     sigma = findings.get("sigma") or {}
     params = [["evidence lines per finding", str(evidence_lines)],
               ["continuity", "heartbeat found automatically; a hole is more than 2 heartbeat periods"]]
-    params += [[str(k), as_text(v)] for k, v in (parameters or {}).items()]
+    params += [[str(k), clock.in_text(as_text(v))] for k, v in (parameters or {}).items()]
     try:
         from logsalvage.detect.attribution import database
 
@@ -686,20 +714,21 @@ def _facts(store: CaseStore, summary: Mapping, findings: Mapping, parameters: Ma
                                    "ORDER BY path, member, source_id")]
     decisions: dict[tuple, int] = {}
     for s in summary["sources"]:
-        key = (s["host"], s["time_zone"] or "—", _year_rule(s["year_basis"]))
+        key = (s["host"], s["time_zone"] or "—", clock.in_text(_year_rule(s["year_basis"])))
         decisions[key] = decisions.get(key, 0) + 1
     return {
         "tool": _tool(findings), "report_version": __version__,
-        "generated": findings.get("generated"), "parameters": params,
+        "generated": clock.stamp(findings.get("generated")), "parameters": params,
         "sigma": {"rules_loaded": sigma.get("rules_loaded"),
-                  "rules_skipped": _pairs(sigma.get("rules_skipped")) if isinstance(sigma.get("rules_skipped"), Mapping)
-                  else [],
+                  "rules_skipped": (_pairs(sigma.get("rules_skipped"), clock)
+                                    if isinstance(sigma.get("rules_skipped"), Mapping) else []),
                   "hits": [[k, n] for k, n in sorted((sigma.get("hits") or {}).items())]},
         "attribution_data": geo,
-        "events": summary["events"], "first": show_time(summary["first"]), "last": show_time(summary["last"]),
+        "events": summary["events"], "first": clock.stamp(summary["first"]), "last": clock.stamp(summary["last"]),
         "host_settings": [{"host": h, "key": k, "value": v, "basis": b} for h, k, v, b in store.query(
             "SELECT host, key, value, basis FROM host_settings ORDER BY host, key")],
-        "sources": [{**s, "first": show_time(s["first"]), "last": show_time(s["last"])} for s in summary["sources"]],
+        "sources": [{**s, "first": clock.stamp(s["first"]), "last": clock.stamp(s["last"]),
+                     "year_basis": clock.in_text(s["year_basis"])} for s in summary["sources"]],
         "other_inputs": list(summary["other_inputs"]),
         "copies": copies,
         "decisions": [{"host": h, "time_zone": tz, "year": y, "sources": n}

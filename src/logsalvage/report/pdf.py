@@ -3,8 +3,9 @@
 Chromium's own ``--print-to-pdf`` (no driver library needed): the report is one self-contained
 file whose Content-Security-Policy loads nothing, so the browser only lays it out and prints it.
 It runs with a throw-away profile (a Chromium the analyst has open keeps its own, and is not asked
-to do the printing), without its sandbox (which root cannot use; the page runs no script and loads
-nothing), and its output is captured, never mixed into ours. The PDF is written next to its final
+to do the printing), without its sandbox (which root cannot use; the page loads nothing and its one
+script only shows and hides parts of it — the filter bar is not printed), and its output is
+captured, never mixed into ours. The PDF is written next to its final
 name and renamed once it is whole.
 """
 
