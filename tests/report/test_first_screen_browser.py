@@ -119,3 +119,41 @@ def test_the_story_names_the_initial_access_gap(exfil_report, page):
     assert f"before the first FTP upload in the evidence ({_shown(first_upload['time'])})" in text
     assert "most likely arrived earlier by FTP upload" in text and "web01's logs begin with the FTP log" in text
     assert "Customer data left the database on db01" in text
+
+
+def _border(page) -> str:
+    return page.evaluate("getComputedStyle(document.querySelector('#decision .verdict')).borderLeftColor")
+
+
+def _colour(page, name: str) -> str:
+    """A CSS colour variable of the page as the browser computes it (rgb(…))."""
+    return page.evaluate(f"""() => {{ const e = document.createElement('span');
+        e.style.color = 'var({name})'; document.body.appendChild(e);
+        const c = getComputedStyle(e).color; e.remove(); return c; }}""")
+
+
+def test_the_verdict_frame_follows_the_confidence(browser, exfil_report, page, tmp_path):
+    """The frame's colour as the reader sees it: a theft found with high confidence is red; the same
+    case with a "no sign" at low confidence is grey (not green: not a reassurance), with the cover
+    gap first."""
+    from logsalvage.report import html, model
+    from logsalvage.store import CaseStore
+
+    _, findings, report = exfil_report
+    assert findings["verdict"]["confidence"] == "high" and _border(page) == _colour(page, "--bad")
+    low = json.loads(json.dumps(findings))
+    low["verdict"].update(exfiltration="none-found", confidence="low", theft=None)
+    case = report.parent
+    with CaseStore(case) as store:
+        data = model.build(store, case, low, figures_dir=tmp_path / "figures")
+    other = tmp_path / "low.html"
+    other.write_text(html.render(data), encoding="utf-8")
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        p = context.new_page()
+        p.goto(other.as_uri(), wait_until="load")
+        assert _border(p) == _colour(p, "--muted") != _colour(p, "--ok")
+        answer = p.locator("#decision .verdict").inner_text()
+        assert "No sign that data left the database" in answer and "Not established:" in answer
+    finally:
+        context.close()
