@@ -10,27 +10,20 @@ import csv
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from small_case import CONFIG, JST
 
 from logsalvage import export as export_module
-from logsalvage.config import parse_config
 from logsalvage.detect.run import run_detection, write_findings
 from logsalvage.export import INFO_FINDING_EVENTS, export
 from logsalvage.ingest import ingest
 from logsalvage.investigate import investigate
 from logsalvage.store import CaseStore
 
-JST = timezone(timedelta(hours=9))
 START = datetime(2017, 12, 1, tzinfo=JST)
-CONFIG = parse_config({"acquired": "2017-12-31T00:00:00+09:00",
-                       "hosts": {"web01": {"timezone": "Asia/Tokyo", "paths": ["web01/**"]},
-                                 "db01": {"timezone": "Asia/Tokyo", "paths": ["db01/**"]}},
-                       "postgresql": {"log_line_prefix": "DATABASE=%d,USER=%u,CLIENT=%r,"},
-                       "application": {"db_clients": ["192.168.10.11"]},
-                       "inventory": {"web": ["/index.php"]}}, "test")
 
 
 def _evidence(root: Path) -> Path:

@@ -8,24 +8,17 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from small_case import CONFIG, JST
 
 import logsalvage.detect.run as detect_run
-from logsalvage.config import parse_config
 from logsalvage.investigate import investigate
 from logsalvage.store import CaseStore
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-JST = timezone(timedelta(hours=9))
-CONFIG = parse_config({"acquired": "2017-12-31T00:00:00+09:00",
-                       "hosts": {"web01": {"timezone": "Asia/Tokyo", "paths": ["web01/**"]},
-                                 "db01": {"timezone": "Asia/Tokyo", "paths": ["db01/**"]}},
-                       "postgresql": {"log_line_prefix": "DATABASE=%d,USER=%u,CLIENT=%r,"},
-                       "application": {"db_clients": ["192.168.10.11"]},
-                       "inventory": {"web": ["/index.php"]}}, "test")
 
 
 def _evidence(root: Path) -> Path:
