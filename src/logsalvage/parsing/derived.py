@@ -55,8 +55,8 @@ def _pri_apply(rec: dict) -> None:
 
 
 def _pri_sql(pri: str, current: dict[str, str]) -> dict[str, str]:
-    ok = f"regexp_full_match({pri}, '0|[1-9][0-9]{{0,2}}') AND CAST({pri} AS INTEGER) <= {MAX_PRI}"
-    n = f"CAST({pri} AS INTEGER)"
+    ok = f"regexp_full_match({pri}, '0|[1-9][0-9]{{0,2}}') AND TRY_CAST({pri} AS INTEGER) <= {MAX_PRI}"
+    n = f"TRY_CAST({pri} AS INTEGER)"
     fac = f"CASE WHEN {ok} THEN {q.lit_list(FACILITIES)}[{n} // 8 + 1] END"
     sev = f"CASE WHEN {ok} THEN {q.lit_list(SEVERITIES)}[{n} % 8 + 1] END"
     return {"facility": f"COALESCE({current.get('facility', 'NULL')}, {fac})",
