@@ -191,6 +191,31 @@ def record_key_sql(per_source: str = "source_id, ", offset: str = '"offset"') ->
        ELSE hash(raw, row_number() OVER (PARTITION BY {per_source}hash(raw) ORDER BY {offset})) END"""
 
 
+# the records of ``staged`` without copies of the same text in the same source (``_dedupe_view``)
+DEDUPE_WINDOW_SQL = """
+    SELECT * EXCLUDE (rn, all_offsets, copies),
+           nullif(concat_ws(',', copies, nullif(array_to_string(all_offsets[2:], ','), '')), '') AS copies
+    FROM (SELECT *, row_number() OVER (PARTITION BY _idx, raw ORDER BY "offset") AS rn,
+                 list("offset" ORDER BY "offset") OVER (PARTITION BY _idx, raw) AS all_offsets
+          FROM staged)
+    WHERE rn = 1"""
+
+
+def raw_repeats_sql(rows: str, per_source: str = "source_id") -> str:
+    """The rows of ``rows`` whose text's hash is not alone in its source, each with its rank by offset
+    among them (``row_number`` of ``record_key_sql``'s window) — a narrow aggregation instead of a
+    window that carries every column of every row (most texts are alone: their rank is 1)."""
+    return f"""SELECT {per_source}, unnest(offs) AS "offset", unnest(range(1, len(offs) + 1)) AS rn
+       FROM (SELECT {per_source}, list("offset" ORDER BY "offset") AS offs FROM {rows}
+             GROUP BY {per_source}, hash(raw) HAVING count(*) > 1)"""
+
+
+def record_key_joined_sql(rn: str) -> str:
+    """``record_key_sql``'s value where ``rn`` is the row's rank from ``raw_repeats_sql`` (NULL: alone)."""
+    return f"""CASE WHEN process_pid IS NOT NULL AND pg_seq IS NOT NULL THEN hash(process_pid, pg_seq)
+       ELSE hash(raw, COALESCE({rn}, CAST(1 AS BIGINT))) END"""
+
+
 @dataclass(frozen=True)
 class YearDecision:
     base_year: int | None  # year of the last year-epoch; None when every record has its own year
@@ -486,17 +511,11 @@ class CaseStore:
             """)
         if dedupe:
             source = "deduped"
-            con.execute("""
-                CREATE OR REPLACE TEMP VIEW deduped AS
-                SELECT * EXCLUDE (rn, all_offsets, copies),
-                       nullif(concat_ws(',', copies, nullif(array_to_string(all_offsets[2:], ','), '')), '') AS copies
-                FROM (SELECT *, row_number() OVER (PARTITION BY _idx, raw ORDER BY "offset") AS rn,
-                             list("offset" ORDER BY "offset") OVER (PARTITION BY _idx, raw) AS all_offsets
-                      FROM staged)
-                WHERE rn = 1""")
+            self._dedupe_view()
         else:
             source = "staged"
         dst = self._local_to_utc(file_order=not dedupe)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_repeats AS {raw_repeats_sql(source, per_source='_idx')}")
         # the source's constants (_commit_batch) join after the record key's window, which then
         # carries no more columns than a single source's did
         con.execute(f"""
@@ -519,8 +538,9 @@ class CaseStore:
                          {'WHEN r."offset" IS NOT NULL THEN r.utc' if dst else ''}
                          ELSE o.utc_start + (ts_local - o.h) END AS ts_utc,
                     {'r.dst_note' if dst else 'NULL::VARCHAR'} AS dst_note,
-                    {record_key_sql(per_source="s._idx, ", offset='s."offset"')} AS record_key
+                    {record_key_joined_sql("k.rn")} AS record_key
                   FROM {source} s
+                  LEFT JOIN raw_repeats k ON k._idx = s._idx AND k."offset" = s."offset"
                   LEFT JOIN hour_offsets o ON o.idx = s._idx AND o.h = date_trunc('hour', s.ts_local)
                                           AND s.utc_offset_s IS NULL
                   {'LEFT JOIN dst_records r ON r.idx = s._idx AND r."offset" = s."offset"' if dst else ''}) e
@@ -530,8 +550,34 @@ class CaseStore:
             con.execute("DROP TABLE dst_records")
         if dedupe:
             con.execute("DROP VIEW deduped")
+            con.execute("DROP TABLE IF EXISTS copy_groups")
         con.execute(f"DROP {what} staged")
         con.execute("DROP TABLE hour_offsets")
+        con.execute("DROP TABLE raw_repeats")
+
+    def _dedupe_view(self) -> None:
+        """View ``deduped``: the ``staged`` records with one record per text and source, the one at
+        the lowest offset, the others' offsets added to its ``copies`` (the reference is
+        ``DEDUPE_WINDOW_SQL``). The copies are found by a narrow aggregation (source, text -> offsets),
+        not by windows that carry every column of every row; where two staged records share a source
+        and offset (none are expected) the windows decide instead."""
+        con = self.con
+        shared = con.execute('SELECT count(*) - count(DISTINCT (_idx, "offset")) FROM staged').fetchone()[0]
+        if shared:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW deduped AS {DEDUPE_WINDOW_SQL}")
+            return
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE copy_groups AS
+            SELECT _idx, offs[1] AS keep, offs[2:] AS others
+            FROM (SELECT _idx, list("offset" ORDER BY "offset") AS offs FROM staged GROUP BY _idx, raw HAVING count(*) > 1)""")
+        con.execute("""
+            CREATE OR REPLACE TEMP VIEW deduped AS
+            SELECT s.* REPLACE (nullif(concat_ws(',', s.copies, nullif(array_to_string(g.others, ','), '')), '') AS copies)
+            FROM staged s
+            LEFT JOIN copy_groups g ON g._idx = s._idx AND g.keep = s."offset"
+            ANTI JOIN (SELECT _idx, unnest(others) AS "offset" FROM copy_groups) d
+                 ON d._idx = s._idx AND d."offset" = s."offset"
+            """)
 
     def _local_to_utc(self, *, file_order: bool) -> bool:
         """Offsets of the local hours of the ``staged`` records, each in its own source's zone (table

@@ -180,6 +180,29 @@ def test_grown_syslog_agrees(data, prefixed, tmp_path):
     assert diffs == []
 
 
+# without a known log_line_prefix the prefix is any text before the first level: levels inside the
+# prefix, a level that is a prefix of another, one followed by one space, one at the very start
+GENERIC_PREFIX_LINES = [
+    "DATABASE=LOG:  x,USER=u,CLIENT=c,ERROR:  late",
+    "DEBUG:  first",
+    "DEBUG5:  five",
+    "user=DEBUGX:  a DEBUG1:  b FATAL:  c",
+    "prefix LOG: one space WARNING:  two spaces",
+    "LOG:",
+    "no level at all",
+    "xé中 LOG:  wide characters before the level",
+    "app=psql LOCATION:  QUERY:  nested",
+]
+
+
+def test_generic_prefix_agrees(tmp_path):
+    lines = [f"Jan  1 00:00:{i:02d} db01 postgres[{100 + i}]: [{i + 1}-1] {text}"
+             for i, text in enumerate(GENERIC_PREFIX_LINES)]
+    data = ("\n".join(lines) + "\n").encode()
+    assert differences(shipped_formats()["syslog"], ParseContext(pg_log_line_prefix=None), data, tmp_path) == []
+    assert differences(shipped_formats()["syslog"], ParseContext(pg_log_line_prefix=PREFIX), data, tmp_path) == []
+
+
 @st.composite
 def pg_messages(draw):
     """Well-formed PostgreSQL-through-syslog output: several processes, messages of 1-3 chunks."""

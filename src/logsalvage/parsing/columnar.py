@@ -38,7 +38,7 @@ from logsalvage.parsing.engine import (_CONSUMED, PG_CHUNK_WINDOW, PG_PART_FIELD
                                        _Pending, excerpt, looks_binary)
 from logsalvage.parsing.formats import FormatSpec, LinePattern
 from logsalvage.parsing.lines import Line
-from logsalvage.parsing.pg_prefix import line_source
+from logsalvage.parsing.pg_prefix import LEVEL_RE, line_source
 from logsalvage.parsing.years import Anchor, RolloverTracker, ordinal
 from logsalvage.staging import STAGE_SCHEMA, YearState, record_columns
 
@@ -711,11 +711,11 @@ class ColumnarParser:
         def old(c):
             return q.ident(c) if c in fields else "NULL"
 
-        layer1 = f"""SELECT *, CASE WHEN _pgo IS NULL AND regexp_matches(_first, {q.lit('^' + rx_gen)}) THEN {ex_gen} END AS _pgg
-                     FROM (SELECT *, CASE WHEN regexp_matches(_first, {q.lit('^' + rx_own)}) THEN {ex_own} END AS _pgo
-                           FROM (SELECT *, CASE WHEN strpos(message, chr(10)) > 0 THEN split_part(message, chr(10), 1)
-                                                ELSE message END AS _first
-                                 FROM ({singles})))"""
+        first = f"""SELECT *, CASE WHEN strpos(message, chr(10)) > 0 THEN split_part(message, chr(10), 1)
+                                   ELSE message END AS _first
+                    FROM ({singles})"""
+        own_layer = _head_layer(first, own_head, rx_own, ex_own, "_pgo", "true")
+        layer1 = _head_layer(own_layer, gen_head, rx_gen, ex_gen, "_pgg", "_pgo IS NULL")
         groups = ", ".join(f"{grp(g)} AS {q.ident('_g_' + g)}" for g in wanted)
         layer2 = f"""SELECT * EXCLUDE (_pgo, _pgg), {groups},
                             (_pgo IS NOT NULL OR _pgg IS NOT NULL) AS _pg_ok,
@@ -963,6 +963,30 @@ class ColumnarParser:
 
 
 _PG_TAIL = "(?P<pg_message>.*)"
+# the prefix pattern of a PostgreSQL line whose log_line_prefix is not known: any text, then the level
+_GENERIC_HEAD = line_source(None)[4:-len(_PG_TAIL)]
+# the level at the end of a match of the generic prefix (no level is a suffix of another)
+_LEVEL_AT_END = "(?s:" + LEVEL_RE + ")$"
+
+
+def _head_layer(rel: str, head: str, rx: str, extract: str, out: str, when: str) -> str:
+    """``rel`` with column ``out``: the struct of the match of ``rx`` (the prefix pattern ``head``)
+    at the start of ``_first`` and its groups, where ``when`` holds and it matches (else NULL).
+
+    RE2 finds where a pattern matches with its DFA, but takes its groups with a slower automaton,
+    which for the generic prefix's lazy ``.*?`` tries a level at every position (6x the DFA's time
+    on PostgreSQL syslog lines). Its two groups are read without it: the DFA's match, the level
+    that ends it (an end-anchored search), the prefix the text before the level."""
+    if head != _GENERIC_HEAD:
+        return (f"SELECT *, CASE WHEN {when} AND regexp_matches(_first, {q.lit('^' + rx)}) THEN {extract} END AS {out} "
+                f"FROM ({rel})")
+    m, lv = out + "_m", out + "_lv"
+    return f"""SELECT * EXCLUDE ({m}, {lv}),
+                      CASE WHEN {m} <> '' THEN struct_pack(_m := {m}, pg_prefix := left({m}, length({m}) - length({lv}) - 3),
+                                                           pg_level := {lv}) END AS {out}
+               FROM (SELECT *, regexp_extract({m}, {q.lit(_LEVEL_AT_END)}, 1) AS {lv}
+                     FROM (SELECT *, CASE WHEN {when} THEN regexp_extract(_first, {q.lit('^' + rx)}, 0) END AS {m}
+                           FROM ({rel})))"""
 
 
 def _names_sql(names: list[str]) -> str:
