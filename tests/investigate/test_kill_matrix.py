@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -63,8 +65,11 @@ def _events(case: Path) -> list[tuple]:
 
 def _normal(text: str, case: Path) -> str:
     """The text with the case's path and the findings' ``generated`` time (wherever the report shows
-    it) taken out: the two things that may differ between runs."""
+    it: as written in findings.json, and as the report's time element in the case's zone with UTC
+    on hover) taken out: the two things that may differ between runs."""
     generated = json.loads((case / "findings.json").read_text(encoding="utf-8"))["generated"]
+    utc = datetime.fromisoformat(generated).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = re.sub(f'<time datetime="{re.escape(utc)}"[^>]*>[^<]*</time>', "GENERATED", text)
     return text.replace(str(case), "CASE").replace(generated, "GENERATED")
 
 
