@@ -49,3 +49,24 @@ def test_cr_only_line_ends_are_cut_at_each_cr_with_offsets_kept():
     stream, cr = with_line_ends(io.BytesIO(b"a\rb\nc\r\n"))
     assert not cr
     assert [ln.data for ln in iter_lines(stream)] == [b"a\rb", b"c\r"]
+
+
+def test_a_column_with_some_invalid_utf8_is_decoded_value_by_value():
+    """Values that are not UTF-8 (alone — two halves of one character in neighbouring lines are
+    two odd lines) are backslash-escaped and their bytes kept, wherever they fall among the runs
+    Arrow casts whole; every other value is its text."""
+    import random
+
+    import pyarrow as pa
+
+    from logsalvage.parsing.columnar_lines import DECODE_RUN, decode_column
+    rnd = random.Random(7)
+    values = [f"line {i} \u00e9\u4e2d".encode() for i in range(3 * DECODE_RUN + 17)]
+    bad = {0, 5, DECODE_RUN - 1, DECODE_RUN, 2 * DECODE_RUN + 3, len(values) - 1}
+    for i in bad:
+        values[i] = rnd.choice([b"\xff", b"x\xc3", b"\xa9y", b"\xed\xa0\x80"]) + values[i]
+    odd_bytes: dict[int, bytes] = {}
+    text, odd = decode_column(pa.array(values, pa.large_binary()), 10, odd_bytes)
+    assert text.to_pylist() == [v.decode("utf-8", "backslashreplace") for v in values]
+    assert set(odd.nonzero()[0].tolist()) == bad
+    assert odd_bytes == {10 + i: values[i] for i in bad}

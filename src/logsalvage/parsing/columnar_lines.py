@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from logsalvage.parsing.lines import MAX_LINE
 
 BLOCK = 64 << 20
+DECODE_RUN = 4096  # values cast together when a column holds some that are not UTF-8
 
 LINE_SCHEMA = pa.schema([("line_no", pa.int64()), ("offset", pa.int64()), ("length", pa.int64()),
                          ("text", pa.string()), ("no_newline", pa.bool_()), ("odd", pa.bool_()),
@@ -67,15 +68,26 @@ def decode_column(binary: pa.Array, first_line: int, odd_bytes: dict[int, bytes]
     try:
         text = binary.cast(pa.large_string())
     except pa.ArrowInvalid:
-        fixed = []
-        for i, v in enumerate(binary.to_pylist()):
+        # in runs of DECODE_RUN values: a run that Arrow validates is cast whole, only the values of
+        # a run that fails are decoded one by one in Python
+        pieces = []
+        for start in range(0, len(binary), DECODE_RUN):
+            run = binary.slice(start, DECODE_RUN)
             try:
-                fixed.append(v.decode("utf-8"))
-            except UnicodeDecodeError:
-                fixed.append(v.decode("utf-8", "backslashreplace"))
-                odd[i] = True
-                odd_bytes[first_line + i] = v
-        text = pa.array(fixed, pa.large_string())
+                pieces.append(run.cast(pa.large_string()))
+                continue
+            except pa.ArrowInvalid:
+                pass
+            fixed = []
+            for i, v in enumerate(run.to_pylist(), start=start):
+                try:
+                    fixed.append(v.decode("utf-8"))
+                except UnicodeDecodeError:
+                    fixed.append(v.decode("utf-8", "backslashreplace"))
+                    odd[i] = True
+                    odd_bytes[first_line + i] = v
+            pieces.append(pa.array(fixed, pa.large_string()))
+        text = pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
     if maybe_nul:
         odd |= pc.fill_null(pc.match_substring(text, "\x00"), False).to_numpy(zero_copy_only=False)
     return text.cast(pa.string()), odd
