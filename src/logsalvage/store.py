@@ -185,6 +185,8 @@ _ARROW_OF = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32()
              "TIMESTAMP": pa.timestamp("us"), "DATE": pa.date32()}
 
 
+CARVED_BATCH_ROWS = 20_000  # carved records read at a time, in parse order
+
 # the record key of an event (a column expression over an event's columns; a window per source)
 def record_key_sql(per_source: str = "source_id, ", offset: str = '"offset"') -> str:
     return f"""CASE WHEN process_pid IS NOT NULL AND pg_seq IS NOT NULL THEN hash(process_pid, pg_seq)
@@ -667,8 +669,9 @@ class CaseStore:
 
     # -- carving ------------------------------------------------------------------------------
     def carved_records(self, chunk_files: list[Path], rejoined: Path, format_id: str,
-                       anchor: date | None) -> Iterator[tuple[int, bytes, str | None]]:
-        """(offset, bytes, spans) of a carved format's records, in the order to parse them.
+                       anchor: date | None) -> Iterator[pa.RecordBatch]:
+        """(offset, bytes, spans) of a carved format's records, in the order to parse them, as Arrow
+        batches.
 
         Syslog records go in time order (year from the anchor: the latest year not after it), then
         pid, PostgreSQL seq and chunk, then offset: a message whose chunk lines lie in different
@@ -689,7 +692,7 @@ class CaseStore:
                        TRY_CAST(regexp_extract(t, '\\]: \\[\\d+-(\\d+)\\]', 1) AS BIGINT) AS chunk"""
         else:
             order, keys = '"offset"', "NULL AS nothing"
-        cur = self.con.execute(f"""
+        reader = self.con.sql(f"""
             SELECT "offset", data, spans FROM (
               SELECT *, {keys} FROM (
                 SELECT "offset", data, spans, decode(data) AS t FROM (
@@ -697,12 +700,8 @@ class CaseStore:
                   WHERE kind = 'record' AND format_id = ?
                   UNION ALL
                   SELECT "offset", data, spans FROM read_parquet('{_sql_str(rejoined)}') WHERE format_id = ?)))
-            ORDER BY {order}""", [format_id, format_id])
-        while True:
-            rows = cur.fetchmany(10_000)
-            if not rows:
-                return
-            yield from rows
+            ORDER BY {order}""", params=[format_id, format_id]).to_arrow_reader(CARVED_BATCH_ROWS)
+        yield from reader
 
     # -- queries ------------------------------------------------------------------------------
     def host_dated_span(self, host: str) -> tuple | None:

@@ -188,7 +188,8 @@ def _write_rejoined(joined: list, path: Path) -> Path:
 
 def _unique_lines(rows):
     """Identical lines (an old copy of a file found again) sort next to each other: keep the first,
-    with the offsets of the others, so a PostgreSQL message is never joined from two copies."""
+    with the offsets of the others, so a PostgreSQL message is never joined from two copies.
+    (Record by record: the reference ``_unique_records`` is tested against.)"""
     current = None
     dup: list[int] = []
     for offset, data, spans in rows:
@@ -200,6 +201,42 @@ def _unique_lines(rows):
         current, dup = (offset, data, spans), []
     if current is not None:
         yield (*current, dup)
+
+
+@dataclass
+class _Unique:
+    """A slice's records without the copies that follow them (``_unique_records``): offsets, bytes,
+    spans and, per record, the offsets of its copies."""
+
+    offsets: np.ndarray
+    data: pa.Array
+    spans: list
+    dups: list[list[int]]
+
+    def rows(self) -> list[tuple]:
+        """As ``_unique_lines`` yields them."""
+        return list(zip(self.offsets.tolist(), self.data.to_pylist(), self.spans, self.dups))
+
+
+def _unique_records(table: pa.Table) -> _Unique:
+    """``_unique_lines`` over a slice's columns: a record is a copy of the one before it when its
+    bytes are the same and neither was rejoined (has spans)."""
+    n = table.num_rows
+    offsets = table.column("offset").to_numpy().astype(np.int64, copy=False)
+    data = table.column("data").combine_chunks()
+    plain = pc.fill_null(pc.equal(pc.binary_length(table.column("spans").combine_chunks()), 0), True)
+    plain = plain.to_numpy(zero_copy_only=False)
+    dup = np.zeros(n, bool)
+    if n > 1:
+        same = pc.fill_null(pc.equal(data.slice(1), data.slice(0, n - 1)), False).to_numpy(zero_copy_only=False)
+        dup[1:] = same & plain[1:] & plain[:-1]
+    keep = ~dup
+    group = np.cumsum(keep) - 1
+    dups: list[list[int]] = [[] for _ in range(int(keep.sum()))]
+    for i in np.flatnonzero(dup).tolist():
+        dups[group[i]].append(int(offsets[i]))
+    kept = pa.array(keep)
+    return _Unique(offsets[keep], data.filter(kept), table.column("spans").filter(kept).to_pylist(), dups)
 
 
 def _spans(text: str | None) -> tuple[tuple[int, int], ...] | None:
@@ -353,6 +390,8 @@ def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = Non
 # 50,000, for ~1 s more of per-slice planning)
 PART_ROWS = 50_000
 _CHUNK_NO = re.compile(rb"\]: \[\d+-(\d+)\] ")
+_CHUNK_NO_ARROW = rb"\]: \[\d+-(?P<chunk>\d+)\] "
+_PART_SCHEMA = pa.schema([("offset", pa.int64()), ("data", pa.binary()), ("spans", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -374,11 +413,59 @@ class PartTask:
     engine: str = "auto"  # "reference": the per-line engine even where the columnar one could read it
 
 
-def _write_parts(rows, work: Path, format_id: str) -> list[tuple[Path, int]]:
-    """Cut the ordered records into Parquet slices of about PART_ROWS, only where the next record
-    starts a new second and is not a PostgreSQL continuation chunk, so no message and no group of
-    identical copies is split. Returns (path, first line number) per slice."""
-    schema = pa.schema([("offset", pa.int64()), ("data", pa.binary()), ("spans", pa.string())])
+def _write_parts(batches, work: Path, format_id: str) -> list[tuple[Path, int]]:
+    """Cut the ordered records (Arrow batches of offset, data, spans) into Parquet slices of about
+    PART_ROWS, only where the next record starts a new second and is not a PostgreSQL continuation
+    chunk, so no message and no group of identical copies is split. Returns (path, first line
+    number) per slice. (``_write_parts_reference`` is the same cut, record by record.)"""
+    parts: list[tuple[Path, int]] = []
+    held: list[pa.RecordBatch] = []
+    held_rows = 0
+    line_no = 1
+    prev_second = None
+
+    def flush():
+        nonlocal line_no, held_rows
+        if held_rows:
+            path = work / f"{format_id}-part-{len(parts):05d}.parquet"
+            pq.write_table(pa.Table.from_batches(held, schema=_PART_SCHEMA), path, compression="none")
+            parts.append((path, line_no))
+            line_no += held_rows
+            held.clear()
+            held_rows = 0
+
+    for batch in batches:
+        batch = pa.record_batch([batch.column(n).cast(f.type) for n, f in zip(_PART_SCHEMA.names, _PART_SCHEMA)],
+                                schema=_PART_SCHEMA)
+        n = batch.num_rows
+        if n == 0:
+            continue
+        data = batch.column("data")
+        second = pc.binary_slice(data, 0, 15)
+        # where a cut may go: a new second, and no continuation chunk of a PostgreSQL message
+        before = pa.concat_arrays([pa.array([prev_second], pa.binary()), second.slice(0, n - 1)])
+        new_second = pc.fill_null(pc.not_equal(second, before), True)  # (the very first record: True)
+        chunk = pc.struct_field(pc.extract_regex(pc.binary_slice(data, 0, 300), _CHUNK_NO_ARROW), [0])
+        first_chunk = pc.fill_null(pc.equal(chunk, pa.scalar(b"1", pa.binary())), True)
+        candidates = np.flatnonzero(pc.and_(new_second, first_chunk).to_numpy(zero_copy_only=False))
+        done = 0
+        for i in candidates.tolist():
+            if held_rows + (i - done) >= PART_ROWS:
+                if i > done:
+                    held.append(batch.slice(done, i - done))
+                    held_rows += i - done
+                    done = i
+                flush()
+        held.append(batch.slice(done))
+        held_rows += n - done
+        prev_second = second[n - 1].as_py()
+    flush()
+    return parts
+
+
+def _write_parts_reference(rows, work: Path, format_id: str) -> list[tuple[Path, int]]:
+    """``_write_parts`` record by record, over (offset, data, spans) tuples: the reference its
+    batched form is tested against."""
     parts: list[tuple[Path, int]] = []
     buf: dict[str, list] = {"offset": [], "data": [], "spans": []}
     line_no = 1
@@ -387,7 +474,7 @@ def _write_parts(rows, work: Path, format_id: str) -> list[tuple[Path, int]]:
         nonlocal line_no
         if buf["offset"]:
             path = work / f"{format_id}-part-{len(parts):05d}.parquet"
-            pq.write_table(pa.Table.from_pydict(buf, schema=schema), path, compression="none")
+            pq.write_table(pa.Table.from_pydict(buf, schema=_PART_SCHEMA), path, compression="none")
             parts.append((path, line_no))
             line_no += len(buf["offset"])
             for col in buf.values():
@@ -432,13 +519,13 @@ def _annotator(task: PartTask, copies: dict[int, str]) -> Callable[[dict], None]
     return annotate
 
 
-def _carved_lines(task: PartTask, rows: list[tuple]) -> tuple[pa.Table, dict[int, bytes]]:
+def _carved_lines(task: PartTask, records: _Unique) -> tuple[pa.Table, dict[int, bytes]]:
     """The unique carved records of a slice as the columnar engine's line table, each with the
     provenance ``_annotator`` would give a record made of that line alone."""
-    n = len(rows)
-    offsets = np.fromiter((r[0] for r in rows), np.int64, n)
-    binary = pa.array([r[1] for r in rows], pa.binary())
-    spans_text = [r[2] for r in rows]
+    n = len(records.offsets)
+    offsets = records.offsets
+    binary = records.data.cast(pa.binary())
+    spans_text = records.spans
     odd_bytes: dict[int, bytes] = {}
     text, odd = decode_column(binary, task.first_line_no, odd_bytes)
     lengths = pc.add(pc.binary_length(binary), 1).cast(pa.int64())
@@ -473,7 +560,7 @@ def _carved_lines(task: PartTask, rows: list[tuple]) -> tuple[pa.Table, dict[int
         "line_no": np.arange(task.first_line_no, task.first_line_no + n, dtype=np.int64),
         "offset": offsets, "length": lengths, "text": text, "no_newline": np.zeros(n, bool), "odd": odd,
         "too_long": np.zeros(n, bool), "spans": pa.array(spans_text, pa.string()),
-        "copies": pa.array([",".join(map(str, r[3])) if r[3] else None for r in rows], pa.string()),
+        "copies": pa.array([",".join(map(str, d)) if d else None for d in records.dups], pa.string()),
         "blocks": pa.array(blocks, pa.string()), "rejoined": pa.array(rejoined, pa.string()),
         "allocated": pa.array(allocated, pa.string()), "owner_file": pa.array(owner_file, pa.string())})
     return table, odd_bytes
@@ -483,15 +570,14 @@ def parse_carved_part(task: PartTask) -> StagedSource:
     """Parse one slice of carved records into staging files (runs on any worker): the columnar
     engine, or the per-line reference where the slice holds what the columnar steps do not model."""
     table = pq.read_table(task.part)
-    rows = list(_unique_lines(zip(table.column("offset").to_pylist(), table.column("data").to_pylist(),
-                                  table.column("spans").to_pylist())))
-    copies = {offset: ",".join(map(str, dup)) for offset, _, _, dup in rows if dup}
+    records = _unique_records(table)
+    copies = {int(offset): ",".join(map(str, dup)) for offset, dup in zip(records.offsets, records.dups) if dup}
     spec = shipped_formats()[task.format_id]
     ctx = ParseContext(pg_log_line_prefix=task.prefix)
     why = not_covered(spec) if task.engine != "reference" else "the reference engine was asked for"
     if why is None:
         try:
-            lines, odd = _carved_lines(task, rows)
+            lines, odd = _carved_lines(task, records)
             result = ColumnarParser(spec, ctx).parse(lines, odd, anchor=task.anchor,
                                                      annotate=_annotator(task, dict(copies)))
         except Unsupported as exc:
@@ -507,7 +593,7 @@ def parse_carved_part(task: PartTask) -> StagedSource:
     writer = StageWriter(Path(task.stage_dir), f"{task.source_id}-{task.index:05d}")
     sink = StageSink(writer, task.source_id, task.display, anchor=task.anchor, annotate=_annotator(task, copies))
     asm = Assembler(spec, ctx, sink)
-    for n, (offset, data, spans, _dup) in enumerate(rows, start=task.first_line_no):
+    for n, (offset, data, spans, _dup) in enumerate(records.rows(), start=task.first_line_no):
         asm.feed(Line(n, offset, data, len(data) + 1, spans=_spans(spans)))
     asm.close()
     sink.flush()
