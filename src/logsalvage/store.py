@@ -747,6 +747,10 @@ class CaseStore:
         """``with store.transaction():`` commits on success, rolls back on any error."""
         return _Transaction(self.con)
 
+    def arrow_batches(self, sql: str, params: Iterable = (), rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """The result of ``sql`` as a stream of Arrow batches (memory bounded by the batch)."""
+        yield from self.con.sql(sql, params=list(params) or None).to_arrow_reader(rows)
+
     def query_dicts(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
         cur = self.con.execute(sql, list(params))
         names = [d[0] for d in cur.description]

@@ -665,8 +665,9 @@ def carve_to_file(paths: list[Path], output: Path, **kwargs) -> CarveResult:
     result = carve_into_case(paths, work, **kwargs)
     with CaseStore(work, read_only=True) as store, open(output.with_suffix(output.suffix + ".tmp"), "w",
                                                           encoding="utf-8", newline="\n") as fh:
-        for row in store.query_dicts("SELECT raw FROM events ORDER BY ts_utc NULLS LAST, \"offset\""):
-            fh.write(row["raw"] + "\n")
+        for batch in store.arrow_batches("SELECT raw FROM events ORDER BY ts_utc NULLS LAST, \"offset\""):
+            if batch.num_rows:
+                fh.write("\n".join(batch.column(0).to_pylist()) + "\n")
     os.replace(output.with_suffix(output.suffix + ".tmp"), output)
     shutil.rmtree(work, ignore_errors=True)
     result.output = str(output)
