@@ -278,7 +278,7 @@ class CaseStore:
         # DuckDB's own progress bar writes to stdout, which belongs to --json output
         self.con.execute("SET enable_progress_bar = false")
         if not read_only:
-            # text columns compressed with zstd: a fifth less time writing events than letting DuckDB
+            # every column compressed with zstd: a third less time writing events than letting DuckDB
             # weigh its lightweight codecs per segment, a tenth smaller, read as fast
             # (benchmarks/case_compression.py)
             self.con.execute("SET force_compression = 'zstd'")
@@ -527,8 +527,8 @@ class CaseStore:
             source = "staged"
         dst = self._local_to_utc(file_order=not dedupe)
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw_repeats AS {raw_repeats_sql(source, per_source='_idx')}")
-        # the source's constants (_commit_batch) join after the record key's window, which then
-        # carries no more columns than a single source's did
+        # the record key's rank among repeated texts (raw_repeats) and the source's constants
+        # (_commit_batch) join by source and offset
         con.execute(f"""
             INSERT INTO events
             SELECT b.source_id || ':' || e."offset", b.source_id, b.host, b.kind, b.format_id, e.event_type, e.ts_utc,
