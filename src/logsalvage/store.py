@@ -187,6 +187,13 @@ _ARROW_OF = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32()
 
 CARVED_BATCH_ROWS = 20_000  # carved records read at a time, in parse order
 
+
+def _arrow_reader(relation, rows: int):
+    """A relation's result as a stream of Arrow batches (``to_arrow_reader`` from DuckDB 2, its
+    older name ``fetch_arrow_reader`` before)."""
+    reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+    return reader(rows)
+
 # the record key of an event (a column expression over an event's columns; a window per source)
 def record_key_sql(per_source: str = "source_id, ", offset: str = '"offset"') -> str:
     return f"""CASE WHEN process_pid IS NOT NULL AND pg_seq IS NOT NULL THEN hash(process_pid, pg_seq)
@@ -700,8 +707,8 @@ class CaseStore:
                   WHERE kind = 'record' AND format_id = ?
                   UNION ALL
                   SELECT "offset", data, spans FROM read_parquet('{_sql_str(rejoined)}') WHERE format_id = ?)))
-            ORDER BY {order}""", params=[format_id, format_id]).to_arrow_reader(CARVED_BATCH_ROWS)
-        yield from reader
+            ORDER BY {order}""", params=[format_id, format_id])
+        yield from _arrow_reader(reader, CARVED_BATCH_ROWS)
 
     # -- queries ------------------------------------------------------------------------------
     def host_dated_span(self, host: str) -> tuple | None:
@@ -749,7 +756,7 @@ class CaseStore:
 
     def arrow_batches(self, sql: str, params: Iterable = (), rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         """The result of ``sql`` as a stream of Arrow batches (memory bounded by the batch)."""
-        yield from self.con.sql(sql, params=list(params) or None).to_arrow_reader(rows)
+        yield from _arrow_reader(self.con.sql(sql, params=list(params) or None), rows)
 
     def query_dicts(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
         cur = self.con.execute(sql, list(params))
