@@ -4,7 +4,7 @@
 
 Takes the events of an existing case (or ingests LOGFILE, or N synthesised PostgreSQL-through-syslog
 lines, into a scratch case first) and writes them again into fresh databases, once with DuckDB's own
-choice of codec per segment and once with every column forced to zstd (what ``CaseStore`` sets):
+choice of codec per segment (what ``CaseStore`` keeps) and once with every column forced to zstd:
 seconds to insert and checkpoint, file size, and seconds of the queries the later steps run most
 (per-hour counts, a time range, a client-address ranking, the record-key dedupe, a point lookup,
 a regular expression over the message text). Best of ``--repeat`` runs each.

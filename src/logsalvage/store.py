@@ -285,10 +285,9 @@ class CaseStore:
         # DuckDB's own progress bar writes to stdout, which belongs to --json output
         self.con.execute("SET enable_progress_bar = false")
         if not read_only:
-            # every column compressed with zstd: a third less time writing events than letting DuckDB
-            # weigh its lightweight codecs per segment, a tenth smaller, read as fast
-            # (benchmarks/case_compression.py)
-            self.con.execute("SET force_compression = 'zstd'")
+            # (zstd on every column would write events a third faster, benchmarks/case_compression.py,
+            # but reading them back then needs more memory: the full timeline export of the default
+            # demo ran out of the 512 MB limit; DuckDB's own choice of codecs is kept)
             # a checkpoint rewrites the events table's last, partly filled row group: after every
             # 16 MiB of log (the default) that was a quarter of the default demo's ingest; every 64 MiB
             # halves it at the same peak memory
