@@ -196,8 +196,7 @@ def _arrow_reader(relation, rows: int):
 
 # the record key of an event (a column expression over an event's columns; a window per source)
 def record_key_sql(per_source: str = "source_id, ", offset: str = '"offset"') -> str:
-    return f"""CASE WHEN process_pid IS NOT NULL AND pg_seq IS NOT NULL THEN hash(process_pid, pg_seq)
-       ELSE hash(raw, row_number() OVER (PARTITION BY {per_source}hash(raw) ORDER BY {offset})) END"""
+    return record_key_joined_sql(f"row_number() OVER (PARTITION BY {per_source}hash(raw) ORDER BY {offset})")
 
 
 # the records of ``staged`` without copies of the same text in the same source (``_dedupe_view``)
@@ -220,7 +219,8 @@ def raw_repeats_sql(rows: str, per_source: str = "source_id") -> str:
 
 
 def record_key_joined_sql(rn: str) -> str:
-    """``record_key_sql``'s value where ``rn`` is the row's rank from ``raw_repeats_sql`` (NULL: alone)."""
+    """The record key where ``rn`` is the row's rank among the rows of its source with the same text's
+    hash (``record_key_sql``'s window; ``raw_repeats_sql``'s ``rn``, NULL when the text is alone)."""
     return f"""CASE WHEN process_pid IS NOT NULL AND pg_seq IS NOT NULL THEN hash(process_pid, pg_seq)
        ELSE hash(raw, COALESCE({rn}, CAST(1 AS BIGINT))) END"""
 
