@@ -74,6 +74,7 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
                 scheduler: str | None = None, progress: Progress | None = None,
                 timeline: bool = True, timeline_scope: str = "findings") -> InvestigationResult:
     from logsalvage.carve.pipeline import carvable_formats, carve_into_case
+    from logsalvage.cluster import session
     from logsalvage.continuity.analysis import case_continuity
     from logsalvage.detect.run import run_detection, write_findings
     from logsalvage.audit.host import AuditOptions
@@ -92,29 +93,30 @@ def investigate(evidence: Path, case_dir: Path, *, config: CaseConfig | None = N
     say = progress or (lambda *a, **k: None)
     result = InvestigationResult(Path(case_dir))
 
-    say("ingest", 0, None)
-    with result.timed("ingest"):
-        ingest([evidence], case_dir, config=config, progress=progress, workers=workers, scheduler=scheduler)
-    result.steps["ingest"] = "done"
+    with session(workers, scheduler):  # one Dask cluster for ingest and carving
+        say("ingest", 0, None)
+        with result.timed("ingest"):
+            ingest([evidence], case_dir, config=config, progress=progress, workers=workers, scheduler=scheduler)
+        result.steps["ingest"] = "done"
 
-    with CaseStore(case_dir) as store:
-        # an image counts as carved once every format was committed (a carve interrupted between
-        # two formats left some salvage sources but is not finished: carving again resumes it)
-        wanted = set(carvable_formats())
-        images = [(rel, host, sha, sha is not None and wanted <= store.carved_formats(sha))
-                  for rel, host, sha in store.query(
-                      "SELECT path, host, sha256 FROM inputs WHERE role = 'image' ORDER BY path")]
-    carved = []
-    with result.timed("carve"):
-        for rel, host, _sha, done in images:
-            if done:
-                continue
-            say(f"carve {rel}", 0, None)
-            carve_into_case([evidence / rel], case_dir, host=host, config=config, progress=progress,
-                            workers=workers, scheduler=scheduler)
-            carved.append(rel)
-    result.steps["carve"] = (f"done: {', '.join(carved)}" if carved
-                             else "reused" if images else "skipped: no disk image in the evidence")
+        with CaseStore(case_dir) as store:
+            # an image counts as carved once every format was committed (a carve interrupted between
+            # two formats left some salvage sources but is not finished: carving again resumes it)
+            wanted = set(carvable_formats())
+            images = [(rel, host, sha, sha is not None and wanted <= store.carved_formats(sha))
+                      for rel, host, sha in store.query(
+                          "SELECT path, host, sha256 FROM inputs WHERE role = 'image' ORDER BY path")]
+        carved = []
+        with result.timed("carve"):
+            for rel, host, _sha, done in images:
+                if done:
+                    continue
+                say(f"carve {rel}", 0, None)
+                carve_into_case([evidence / rel], case_dir, host=host, config=config, progress=progress,
+                                workers=workers, scheduler=scheduler)
+                carved.append(rel)
+        result.steps["carve"] = (f"done: {', '.join(carved)}" if carved
+                                 else "reused" if images else "skipped: no disk image in the evidence")
 
     with CaseStore(case_dir) as store:
         state = _state(store, config)

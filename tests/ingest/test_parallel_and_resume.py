@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 import pytest
 
@@ -58,3 +60,25 @@ def test_interrupted_ingest_resumes_without_loss_or_doubles(tmp_path, interrupt_
     ingest([ev], tmp_path / "resumed")
     assert _dump(tmp_path / "resumed") == _dump(tmp_path / "whole")
     assert not list((tmp_path / "resumed" / "staging").glob("*.parquet"))
+
+
+def _worker_pid(_item) -> int:
+    return os.getpid()
+
+
+@pytest.mark.slow
+def test_a_session_keeps_one_cluster_for_every_parallel_step():
+    from logsalvage import cluster
+
+    with cluster.session(2):
+        client = cluster._shared(2, None)
+        workers = set(client.run(os.getpid).values())
+        first = set(cluster.map_ordered(_worker_pid, range(6), workers=2))
+        with cluster.session(2):  # a nested one (carving inside investigate) shares it
+            assert cluster._shared(2, None) is client
+            second = set(cluster.map_ordered(_worker_pid, range(6), workers=2))
+        assert first | second <= workers and len(workers) == 2
+    assert cluster._shared(2, None) is None
+    alone = set(cluster.map_ordered(_worker_pid, range(6), workers=2))  # outside: a cluster of its own
+    assert alone and not alone & workers
+    assert list(cluster.map_ordered(abs, [-3, 2, -1])) == [3, 2, 1]  # one worker: in this process

@@ -36,7 +36,7 @@ from logsalvage.carve.images import open_image
 from logsalvage.carve.pieces import Piece, carve_chunk
 from logsalvage.carve.chains import ChainStats, reassemble_chains
 from logsalvage.carve.scan import Scanner
-from logsalvage.cluster import map_ordered
+from logsalvage.cluster import map_ordered, session
 from logsalvage.config import CaseConfig
 from logsalvage.errors import UsageError
 from logsalvage.model import Source
@@ -293,10 +293,18 @@ def _source_id(image_sha: str, format_id: str) -> str:
     return hashlib.sha256(f"{image_sha}:{format_id}".encode()).hexdigest()[:16]
 
 
-def carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = None, formats: list[str] | None = None,
-                    block_size: int | None = None, acquired: datetime | None = None, config: CaseConfig | None = None,
-                    workers: int = 1, scheduler: str | None = None, progress: Progress | None = None,
-                    engine: str = "auto") -> CarveResult:
+def carve_into_case(paths: list[Path], case_dir: Path, *, workers: int = 1, scheduler: str | None = None,
+                    **kwargs) -> CarveResult:
+    """Carve images into a case: every parallel step (the chunks, then each format's slices) on
+    one Dask session."""
+    with session(workers, scheduler):
+        return _carve_into_case(paths, case_dir, workers=workers, scheduler=scheduler, **kwargs)
+
+
+def _carve_into_case(paths: list[Path], case_dir: Path, *, host: str | None = None, formats: list[str] | None = None,
+                     block_size: int | None = None, acquired: datetime | None = None, config: CaseConfig | None = None,
+                     workers: int = 1, scheduler: str | None = None, progress: Progress | None = None,
+                     engine: str = "auto") -> CarveResult:
     config = config or CaseConfig()
     known = set(carvable_formats())
     chosen = tuple(sorted(formats or known))
