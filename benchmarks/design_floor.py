@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from carve_scaling import HEADER  # noqa: E402
-from ingest_vs_baseline import BASELINES, baseline_once, demo_db_files, ingest_once, synthesise  # noqa: E402
+from ingest_vs_baseline import BASELINES, baseline_once, gather_lines, ingest_once  # noqa: E402
 
 from logsalvage.store import CaseStore  # noqa: E402
 
@@ -158,15 +158,7 @@ def timed(cmd: list[str] | str, **kw) -> float:
 
 
 def lines_part(args, work: Path) -> dict:
-    full = work / "db.log"
-    files = demo_db_files(args.from_demo, work / "db") if args.from_demo else args.logs
-    if files:
-        with open(full, "wb") as out:
-            for p in files:
-                with open(p, "rb") as fh:
-                    shutil.copyfileobj(fh, out)
-    else:
-        synthesise(full, args.lines)
+    full = gather_lines(args.logs, args.from_demo, args.lines, work)
     base_s = baseline_once(full, work)
     ours_s, _ = ingest_once(full, work)
     fl = floor(full, work / f"case-{full.stem}", work, full)

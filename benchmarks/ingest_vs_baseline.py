@@ -95,6 +95,21 @@ def baseline_once(log: Path, work: Path) -> float:
     return time.perf_counter() - t
 
 
+def gather_lines(logs: list[Path], demo: Path | None, lines: int, work: Path) -> Path:
+    """WORK/db.log: the given logs, a demo's db01 messages files (also kept apart under WORK/db),
+    or ``lines`` synthesised ones."""
+    full = work / "db.log"
+    files = demo_db_files(demo, work / "db") if demo else logs
+    if files:
+        with open(full, "wb") as out:
+            for p in files:
+                with open(p, "rb") as fh:
+                    shutil.copyfileobj(fh, out)
+    else:
+        synthesise(full, lines)
+    return full
+
+
 def count_lines(path: Path) -> int:
     with open(path, "rb") as fh:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
@@ -110,15 +125,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="logsalvage-bench-"))
     try:
-        full = work / "db.log"
-        files = demo_db_files(args.from_demo, work / "db") if args.from_demo else args.logs
-        if files:
-            with open(full, "wb") as out:
-                for p in files:
-                    with open(p, "rb") as fh:
-                        shutil.copyfileobj(fh, out)
-        else:
-            synthesise(full, args.lines)
+        full = gather_lines(args.logs, args.from_demo, args.lines, work)
         n = count_lines(full)
         half = work / "half.log"
         double = work / "double.log"
