@@ -343,9 +343,13 @@ def _parse_reference(task: ParseTask, spec, source_id: str, sha: str) -> StagedS
 # holds BATCH_SOURCES sources or BATCH_EVENTS events (a big source fills it at once), before a
 # year-less source's anchor needs the dated records of a host the batch may add to, and at the end.
 # It is all-or-nothing, as a source is: an interrupted run parses the batch's sources again.
-# BATCH_SOURCES = 1 commits every source on its own.
+# BATCH_SOURCES = 1 commits every source on its own. A transaction of more than a row group (122,880
+# rows) has DuckDB write its rows straight into the database file, compressed; smaller ones go
+# through the WAL and are compressed again at the next checkpoint: db01's thirteen ~50 k-record
+# messages files committed one by one spent 4.7 s in COMMIT, in batches of 300 k records 0.3 s (the
+# default demo's whole ingest 11 % faster, peak memory +90 MiB).
 BATCH_SOURCES = 200
-BATCH_EVENTS = 50_000
+BATCH_EVENTS = 300_000
 
 
 class _Batch:
