@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from logsalvage.ingest import ingest
-from logsalvage.parsing.pg_prefix_choice import SAMPLE_WINDOW, choose, renderings
+from logsalvage.parsing.pg_prefix_choice import SAMPLE_WINDOW, choose, choose_by_trial, renderings
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 DEBIAN = "%m [%p] %q%u@%d "
@@ -60,6 +60,20 @@ def test_a_wrong_configured_prefix_gives_way_and_says_so():
     choice = choose(texts, (INCIDENT,))
     assert choice.changed and choice.prefixes == (DEBIAN,)
     assert "fits none of them" in choice.basis and "30 of 30" in choice.basis
+
+
+@pytest.mark.parametrize("configured", [(DEBIAN,), (INCIDENT,), ("%m [%p] ",), ("%m [%p] ", DEBIAN),
+                                        (DEBIAN, "%m [%p] "), (INCIDENT, DEBIAN), ("%q%u@%d",), ()])
+@pytest.mark.parametrize("sample", ["debian", "both", "bare", "incident"])
+def test_the_shortcut_for_a_configured_prefix_that_explains_every_line_is_the_trial(configured, sample):
+    bare = [f"2022-04-12 00:00:0{i}.123 UTC [{9000 + i}] LOG:  checkpoint starting: time" for i in range(5)]
+    incident = [f"Dec  3 03:45:2{i} db01 postgres[1988{i}]: [3-1] DATABASE=[unknown],USER=[unknown],"
+                f"CLIENT=127.0.0.1(3356{i}),LOG:  incomplete startup packet" for i in range(5)]
+    lines = {"debian": _stderr(30).splitlines(), "both": _stderr(20).splitlines() + _stderr(5, prefix="9x").splitlines(),
+             "bare": bare, "incident": incident}[sample]
+    texts = renderings(lines, through_syslog=sample == "incident")
+    assert texts
+    assert choose(texts, configured) == choose_by_trial(texts, configured)
 
 
 def test_nothing_sampled_keeps_the_configured_prefix():

@@ -17,6 +17,7 @@ a compressed file or an archive member is sampled from its start only (no seekin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from logsalvage.parsing.dialect import compile_shared
@@ -78,15 +79,25 @@ def choose(texts: list[str], configured: tuple[str, ...]) -> PrefixChoice:
     primary = configured[0] if configured else None
     if not texts:
         return PrefixChoice((primary,), "configured" if primary is not None else "none known", False)
+    primary_rx = _compiled(primary) if primary is not None else None
+    if len(set(configured)) == 1 and primary_rx is not None and all(primary_rx.match(t) for t in texts):
+        # what the trial gives then (no candidate explains more, the configured one wins ties),
+        # without trying a dozen patterns on every line
+        return PrefixChoice((primary,), f"from its records: {primary!r} (configured) fit {len(texts)} of "
+                                        f"{len(texts)} sampled lines", False)
+    return choose_by_trial(texts, configured)
+
+
+def choose_by_trial(texts: list[str], configured: tuple[str, ...]) -> PrefixChoice:
+    """``choose`` by trying every candidate on every text (the reference its shortcut is tested
+    against)."""
+    primary = configured[0] if configured else None
+    if not texts:
+        return PrefixChoice((primary,), "configured" if primary is not None else "none known", False)
     names = {p: "configured" for p in configured}
     for p, why in WELL_KNOWN:
         names.setdefault(p, why)
-    patterns = {}
-    for p in names:
-        try:
-            patterns[p] = compile_shared("^(?s:" + compile_prefix(p) + ")$")
-        except Exception:  # (a configured prefix with an escape we cannot read: ConfigError elsewhere)
-            continue
+    patterns = {p: rx for p in names if (rx := _compiled(p)) is not None}
     fields = {p: rx.groups for p, rx in patterns.items()}
     configured_set = set(configured)
     left = list(range(len(texts)))
@@ -114,6 +125,16 @@ def choose(texts: list[str], configured: tuple[str, ...]) -> PrefixChoice:
         fit = sum(patterns[primary].match(t) is not None for t in texts)
         basis += f"; the configured {primary!r} fits {fit or 'none'} of them"
     return PrefixChoice(tuple(chosen), basis, changed)
+
+
+@lru_cache(maxsize=256)
+def _compiled(prefix: str):
+    """The whole-text pattern of a prefix rendering; None for a prefix with an escape we cannot
+    read (a configured one: a ConfigError elsewhere)."""
+    try:
+        return compile_shared("^(?s:" + compile_prefix(prefix) + ")$")
+    except Exception:
+        return None
 
 
 def sample_lines(cand: Candidate) -> list[list[str]]:
