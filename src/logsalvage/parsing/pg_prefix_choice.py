@@ -80,7 +80,7 @@ def choose(texts: list[str], configured: tuple[str, ...]) -> PrefixChoice:
     if not texts:
         return PrefixChoice((primary,), "configured" if primary is not None else "none known", False)
     primary_rx = _compiled(primary) if primary is not None else None
-    if len(set(configured)) == 1 and primary_rx is not None and all(primary_rx.match(t) for t in texts):
+    if len(set(configured)) == 1 and primary_rx is not None and all(primary_rx.match(t) is not None for t in texts):
         # what the trial gives then (no candidate explains more, the configured one wins ties),
         # without trying a dozen patterns on every line
         return PrefixChoice((primary,), f"from its records: {primary!r} (configured) fit {len(texts)} of "
