@@ -16,10 +16,12 @@ a compressed file or an archive member is sampled from its start only (no seekin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from logsalvage.errors import ConfigError
 from logsalvage.parsing.dialect import compile_shared
 from logsalvage.parsing.pg_prefix import PG_LEVELS, compile_prefix
 from logsalvage.sources.model import Candidate
@@ -133,7 +135,7 @@ def _compiled(prefix: str):
     read (a configured one: a ConfigError elsewhere)."""
     try:
         return compile_shared("^(?s:" + compile_prefix(prefix) + ")$")
-    except Exception:
+    except (ConfigError, ValueError, re.error):  # (DialectError is a ValueError)
         return None
 
 
